@@ -1,0 +1,107 @@
+"""`sagan-attn serve | train | inspect`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.settings import Settings
+    from models.checkpoint import CheckpointError
+
+    settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
+    try:
+        application = create_app(settings, preload=True)
+    except CheckpointError as error:
+        print(f"sagan-attn: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(application, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from models.train import TrainOptions, train
+
+    options = TrainOptions(
+        data=args.data,
+        out_dir=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        g_conv_dim=args.conv_dim,
+        d_conv_dim=args.conv_dim,
+        seed=args.seed,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        diff_augment=not args.no_diff_augment,
+        resume=args.resume,
+    )
+    try:
+        model_path = train(options)
+    except ValueError as error:
+        print(f"sagan-attn train: {error}", file=sys.stderr)
+        return 2
+    print(f"model written to {model_path}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from app.settings import Settings
+    from models.checkpoint import CheckpointError, load_checkpoint
+    from models.metrics import attention_statistics, format_statistics
+
+    path = args.checkpoint or Settings().checkpoint
+    try:
+        loaded = load_checkpoint(path)
+    except CheckpointError as error:
+        print(f"sagan-attn: {error}", file=sys.stderr)
+        return 2
+    print(format_statistics(loaded, attention_statistics(loaded.generator, seeds=range(args.seeds))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sagan-attn", description="Explore the attention maps of a SAGAN generator.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the explorer and its REST API")
+    serve.add_argument("--checkpoint", type=Path, default=None, help="model file (default: the shipped emoji model)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve)
+
+    train = commands.add_parser("train", help="train a SAGAN on the emoji sets or a folder of images")
+    train.add_argument("--data", default="emoji", help="'emoji' or a folder of images (resized to 64×64)")
+    train.add_argument("--out", type=Path, default=Path("runs/emoji"), help="run folder for samples and checkpoints")
+    train.add_argument("--steps", type=int, default=6000)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--conv-dim", type=int, default=32, help="channel width of G and D")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--sample-every", type=int, default=250)
+    train.add_argument("--checkpoint-every", type=int, default=250)
+    train.add_argument("--no-diff-augment", action="store_true", help="train without DiffAugment")
+    train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    train.set_defaults(handler=_train)
+
+    inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")
+    inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)
+    inspect.add_argument("--seeds", type=int, default=64, help="measure over seeds 0..N-1")
+    inspect.set_defaults(handler=_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Our checkpoint format: one dict of tensors and plain values that loads with `weights_only=True`.
+
+    {
+      "format": "sagan-attn/1",
+      "config": {...SAGANConfig fields...},
+      "generator": state_dict,
+      "discriminator": state_dict or None,
+      "training": {"steps", "data", "licence", "attribution"},
+    }
+
+`load_checkpoint` also accepts the reference implementation's `{step}_G.pth` state dicts. Every
+problem with a file surfaces as one `CheckpointError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.reference import is_reference_state_dict, convert_reference_generator
+from models.sagan import Discriminator, Generator, SAGANConfig
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "sagan-attn/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message is one line naming the file."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    path: Path
+    config: SAGANConfig
+    generator: Generator
+    discriminator: Discriminator | None
+    training: dict[str, Any] = field(default_factory=dict)
+    source_format: str = CHECKPOINT_FORMAT
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: tensor.detach().cpu() for key, tensor in module.state_dict().items()}
+
+
+def save_checkpoint(
+    path: Path,
+    config: SAGANConfig,
+    generator: Generator,
+    discriminator: Discriminator | None,
+    training: dict[str, Any],
+) -> None:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "generator": _cpu_state(generator),
+        "discriminator": _cpu_state(discriminator) if discriminator is not None else None,
+        "training": dict(training),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_name(path.name + ".partial")
+    torch.save(payload, partial_path)
+    partial_path.replace(path)
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
+        raise CheckpointError(
+            f"{path}: refused, it holds Python objects that only an unsafe load could build ({first_line[:160]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable torch file, truncated or corrupt ({reason[:160]})") from None
+
+
+def _parse_config(path: Path, raw: Any) -> SAGANConfig:
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: 'config' must be a mapping of architecture settings")
+    known = {f.name for f in fields(SAGANConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown config keys {unknown}; this version knows {sorted(known)}")
+    try:
+        return SAGANConfig(**raw)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: wrong architecture: {error}") from None
+
+
+def _describe_mismatch(error: RuntimeError) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = " ".join(lines[1:]) if len(lines) > 1 else lines[0]
+    return detail[:400]
+
+
+def _build(path: Path, module: torch.nn.Module, state: Any, what: str) -> None:
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: '{what}' must be a state dict of tensors")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: {what} does not match the architecture: {_describe_mismatch(error)}") from None
+    module.eval()
+
+
+def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
+    """Read our format or a reference `{step}_G.pth`, and return the models in eval mode."""
+    path = Path(path)
+    payload = _read(path)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        missing = {"config", "generator"} - set(payload)
+        if missing:
+            raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}")
+        config = _parse_config(path, payload["config"])
+        generator = Generator(config)
+        _build(path, generator, payload["generator"], "generator")
+        discriminator = None
+        if payload.get("discriminator") is not None:
+            discriminator = Discriminator(config)
+            _build(path, discriminator, payload["discriminator"], "discriminator")
+        training = payload.get("training") or {}
+        if not isinstance(training, dict):
+            raise CheckpointError(f"{path}: 'training' must be a mapping")
+        return LoadedCheckpoint(path, config, generator, discriminator, training)
+    if isinstance(payload, dict) and is_reference_state_dict(payload):
+        try:
+            config, state = convert_reference_generator(payload)
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{path}: reference checkpoint cannot be converted: {error}") from None
+        generator = Generator(config)
+        _build(path, generator, state, "generator")
+        training = {"data": "unknown (reference implementation checkpoint)", "steps": None}
+        return LoadedCheckpoint(path, config, generator, None, training, source_format="heykeetae/Self-Attention-GAN")
+    if isinstance(payload, dict) and "format" in payload:
+        raise CheckpointError(f"{path}: unsupported checkpoint format {str(payload['format'])[:60]!r}")
+    raise CheckpointError(
+        f"{path}: not a checkpoint: expected a '{CHECKPOINT_FORMAT}' file or a reference generator state dict"
+    )

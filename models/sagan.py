@@ -1,0 +1,173 @@
+"""SAGAN generator and discriminator for 64×64 images, in the reference layer layout.
+
+Layer names follow heykeetae/Self-Attention-GAN (`l1`–`l4`, `last`, `attn1`, `attn2`,
+`query_conv`/`key_conv`/`value_conv`/`gamma`) so that its checkpoints map onto ours by renaming.
+
+Spectral norm is torch's parametrization with `dim=0` on every layer, transposed convolutions
+included: the reference reshapes every weight along its first axis, and matching it keeps a
+converted checkpoint's σ, and so its images, identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "AttentionLayerInfo",
+    "Discriminator",
+    "Generator",
+    "SAGANConfig",
+    "SelfAttention",
+    "generator_attention_layers",
+]
+
+SUPPORTED_IMAGE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class SAGANConfig:
+    image_size: int = 64  # output side in pixels; the reference layout is defined for 64 only
+    z_dim: int = 128  # latent size, the reference's default
+    g_conv_dim: int = 64  # G width: l1 has 8×, attn1 sees 2×, attn2 sees 1× this many channels
+    d_conv_dim: int = 64  # D width: attn1 sees 4×, attn2 sees 8× this many channels
+    attn_key_pool: int = 1  # 1: full N×N maps as in the reference; 2: keys pooled 2×2 (BigGAN, TF SAGAN)
+
+    def __post_init__(self) -> None:
+        if self.image_size != SUPPORTED_IMAGE_SIZE:
+            raise ValueError(f"image_size must be {SUPPORTED_IMAGE_SIZE}, got {self.image_size}")
+        for name in ("z_dim", "g_conv_dim", "d_conv_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.g_conv_dim % 8 or self.d_conv_dim % 8:
+            raise ValueError("g_conv_dim and d_conv_dim must be multiples of 8 (attention uses C/8 channels)")
+        if self.attn_key_pool not in (1, 2):
+            raise ValueError(f"attn_key_pool must be 1 or 2, got {self.attn_key_pool}")
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AttentionLayerInfo:
+    """Where an attention layer sits: its query grid (the feature map) and its key grid."""
+
+    name: str
+    channels: int
+    query_grid: int  # side of the query grid; N = query_grid²
+    key_grid: int  # side of the key grid; equals query_grid unless keys are pooled
+
+
+def generator_attention_layers(config: SAGANConfig) -> list[AttentionLayerInfo]:
+    """The generator's attention layers, earliest first."""
+    layers = []
+    for name, channels, grid in (
+        ("attn1", config.g_conv_dim * 2, config.image_size // 4),
+        ("attn2", config.g_conv_dim, config.image_size // 2),
+    ):
+        layers.append(AttentionLayerInfo(name, channels, grid, grid // config.attn_key_pool))
+    return layers
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention: out = x + γ · V softmax(QᵀK)ᵀ.
+
+    The softmax is an explicit submodule so a forward hook on `<layer>.softmax` sees the map;
+    a fused attention kernel would never materialise it.
+    """
+
+    def __init__(self, in_channels: int, key_pool: int = 1) -> None:
+        super().__init__()
+        self.query_conv = nn.Conv2d(in_channels, in_channels // 8, kernel_size=1)
+        self.key_conv = nn.Conv2d(in_channels, in_channels // 8, kernel_size=1)
+        self.value_conv = nn.Conv2d(in_channels, in_channels, kernel_size=1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+        self.softmax = nn.Softmax(dim=-1)
+        self.key_pool = key_pool
+
+    def keys_and_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        key = self.key_conv(x)  # (B, C/8, H, W)
+        value = self.value_conv(x)  # (B, C, H, W)
+        if self.key_pool > 1:
+            key = F.max_pool2d(key, self.key_pool)  # (B, C/8, H/p, W/p)
+            value = F.max_pool2d(value, self.key_pool)
+        return key.flatten(2), value.flatten(2)  # (B, C/8, M), (B, C, M)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        query = self.query_conv(x).flatten(2).transpose(1, 2)  # (B, N, C/8), N = H·W, index row*W + col
+        key, value = self.keys_and_values(x)  # (B, C/8, M), (B, C, M)
+        attention = self.softmax(torch.bmm(query, key))  # (B, N, M); row i sums to 1
+        out = torch.bmm(attention, value.transpose(1, 2))  # (B, N, C); the big map is never transposed
+        return x + self.gamma * out.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def _up_block(in_channels: int, out_channels: int, **conv_args: int) -> nn.Sequential:
+    sn = partial(spectral_norm, dim=0)
+    return nn.Sequential(
+        sn(nn.ConvTranspose2d(in_channels, out_channels, 4, **conv_args)),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+def _down_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        spectral_norm(nn.Conv2d(in_channels, out_channels, 4, 2, 1), dim=0),
+        nn.LeakyReLU(0.1),
+    )
+
+
+class Generator(nn.Module):
+    """z (B, z_dim) → image (B, 3, 64, 64) in [-1, 1]; attention at 16×16 (attn1) and 32×32 (attn2)."""
+
+    def __init__(self, config: SAGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.g_conv_dim
+        self.l1 = _up_block(config.z_dim, width * 8)  # 4×4
+        self.l2 = _up_block(width * 8, width * 4, stride=2, padding=1)  # 8×8
+        self.l3 = _up_block(width * 4, width * 2, stride=2, padding=1)  # 16×16
+        self.attn1 = SelfAttention(width * 2, config.attn_key_pool)
+        self.l4 = _up_block(width * 2, width, stride=2, padding=1)  # 32×32
+        self.attn2 = SelfAttention(width, config.attn_key_pool)
+        self.last = nn.Sequential(nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())  # 64×64
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.l1(z.view(z.shape[0], -1, 1, 1))
+        out = self.l3(self.l2(out))
+        out = self.attn1(out)
+        out = self.attn2(self.l4(out))
+        return self.last(out)
+
+
+class Discriminator(nn.Module):
+    """image (B, 3, 64, 64) → score (B,); attention at 8×8 (attn1) and 4×4 (attn2)."""
+
+    def __init__(self, config: SAGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.d_conv_dim
+        self.l1 = _down_block(3, width)  # 32×32
+        self.l2 = _down_block(width, width * 2)  # 16×16
+        self.l3 = _down_block(width * 2, width * 4)  # 8×8
+        self.attn1 = SelfAttention(width * 4, config.attn_key_pool)
+        self.l4 = _down_block(width * 4, width * 8)  # 4×4
+        self.attn2 = SelfAttention(width * 8, 1)
+        self.last = nn.Sequential(nn.Conv2d(width * 8, 1, 4))  # 1×1
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.attn1(self.l3(self.l2(self.l1(images))))
+        out = self.attn2(self.l4(out))
+        return self.last(out).flatten()
+
+
+def sample_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
+    """One latent per seed, each drawn from its own CPU generator so a seed means the same z everywhere."""
+    latents = [torch.randn(z_dim, generator=torch.Generator().manual_seed(seed)) for seed in seeds]
+    return torch.stack(latents)  # (B, z_dim)
