@@ -13,17 +13,17 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app.main import create_app, load_default
     from app.settings import Settings
     from models.checkpoint import CheckpointError
 
     settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
     try:
-        application = create_app(settings, preload=True)
+        loaded = load_default(settings)
     except CheckpointError as error:
         print(f"sagan-attn: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(application, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -1,0 +1,79 @@
+"""The FastAPI app factory. The lifespan loads the model once and drops it on shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from app.explorer import ModelService
+from app.routes import api, pages
+from app.settings import PROJECT_ROOT, Settings
+from models.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+
+__all__ = ["create_app", "load_default", "NoTrainedModelError"]
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """
+Attention maps of a SAGAN generator's self-attention layers.
+
+**Coordinates** are output-image pixels, `0 ≤ x, y < 64`, origin top left. A layer on a G×G grid
+covers 64/G pixels per cell: pixel (x, y) is cell `row = y·G // 64`, `col = x·G // 64`, flat index
+`row·G + col`. The query grid and the key grid are separate: with pooled keys the key grid is coarser.
+
+**Directions**: `row` is *where this pixel looks*: the query cell's row of softmax(QKᵀ), laid out
+on the key grid; it sums to 1. `column` is *what looks at this pixel*: the key cell's column, laid
+out on the query grid; it does not sum to 1 and heatmaps scale it by its maximum for display only.
+
+**γ** scales each layer's attention output; it starts at 0 in training, and a γ near 0 means the
+layer barely uses attention.
+"""
+
+
+class NoTrainedModelError(CheckpointError):
+    pass
+
+
+def load_default(settings: Settings) -> LoadedCheckpoint:
+    if not settings.checkpoint.exists() and settings.checkpoint == Settings.model_fields["checkpoint"].default:
+        raise NoTrainedModelError(
+            f"{settings.checkpoint}: no trained default model is present; "
+            "train one with `sagan-attn train` or pass --checkpoint PATH"
+        )
+    return load_checkpoint(settings.checkpoint)
+
+
+def create_app(settings: Settings | None = None, loaded: LoadedCheckpoint | None = None) -> FastAPI:
+    """Build the app. `loaded` lets the CLI validate the checkpoint before the server starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        checkpoint = loaded if loaded is not None else load_default(settings)
+        service = ModelService(settings.resolved_model_name(), checkpoint, settings.cache_bytes)
+        application.state.models = {service.name: service}
+        application.state.default_model = service.name
+        log.info("serving %s from %s", service.name, checkpoint.path)
+        yield
+        application.state.models = {}
+
+    application = FastAPI(
+        title="SAGAN attention explorer",
+        description=API_DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    application.state.settings = settings
+    if settings.cors_origins:
+        application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    application.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    application.include_router(api.router)
+    application.include_router(pages.router)
+    return application

@@ -1,0 +1,162 @@
+"""Pure functions from attention tensors to pixels: coordinate mapping, map slicing, colouring, PNG.
+
+Coordinates. A query is an output-image pixel (x, y), 0 ≤ x, y < image_size. A layer whose grid is
+G×G covers image_size/G pixels per cell, so pixel (x, y) falls in cell
+    row = y · G // image_size,  col = x · G // image_size,  flat index = row · G + col.
+For the 32×32 layer under a 64×64 image, pixels (0..1, 0..1) are cell 0 and (62..63, 62..63) cell 1023.
+
+Directions. "row" (where this pixel looks) is row i of softmax(QKᵀ): the query cell i spreads
+weights summing to 1 over the key grid. "column" (what looks at this pixel) is column j: the
+weight every query cell gives to key cell j, laid out on the query grid; it does not sum to 1.
+Both are scaled by their maximum for display only.
+"""
+
+from __future__ import annotations
+
+import io
+from enum import Enum
+from functools import lru_cache
+
+import matplotlib
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "Direction",
+    "attention_slice",
+    "blend",
+    "cell_bounds",
+    "colorize",
+    "colormap_lut",
+    "colormap_names",
+    "encode_png",
+    "pixel_to_cell",
+    "render_heatmap",
+    "scale_for_display",
+]
+
+
+class Direction(str, Enum):
+    row = "row"  # where this pixel looks: its query row, over the key grid, sums to 1
+    column = "column"  # what looks at this pixel: its key column, over the query grid
+
+
+def pixel_to_cell(x: int, y: int, image_size: int, grid: int) -> tuple[int, int, int]:
+    """Output pixel (x, y) → (row, col, flat index) on a grid×grid layer."""
+    if not (0 <= x < image_size and 0 <= y < image_size):
+        raise ValueError(f"pixel ({x}, {y}) lies outside the {image_size}×{image_size} image")
+    row = y * grid // image_size
+    col = x * grid // image_size
+    return row, col, row * grid + col
+
+
+def cell_bounds(row: int, col: int, image_size: int, grid: int) -> tuple[int, int, int, int]:
+    """Output pixels covered by a cell, as (x0, y0, x1, y1) with x1, y1 exclusive."""
+    x0, x1 = -(-col * image_size // grid), -(-(col + 1) * image_size // grid)
+    y0, y1 = -(-row * image_size // grid), -(-(row + 1) * image_size // grid)
+    return x0, y0, x1, y1
+
+
+def attention_slice(
+    matrix: np.ndarray, x: int, y: int, direction: Direction, image_size: int, query_grid: int, key_grid: int
+) -> tuple[np.ndarray, int]:
+    """One query's row or one key's column of an (N, M) map, as a 2-D grid, and the flat index used.
+
+    A row lies on the key grid (key_grid × key_grid); a column lies on the query grid.
+    """
+    if direction is Direction.row:
+        _, _, index = pixel_to_cell(x, y, image_size, query_grid)
+        return matrix[index].reshape(key_grid, key_grid), index
+    _, _, index = pixel_to_cell(x, y, image_size, key_grid)
+    return matrix[:, index].reshape(query_grid, query_grid), index
+
+
+def scale_for_display(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] by the maximum; the raw values are untouched elsewhere."""
+    peak = float(values.max())
+    if peak <= 0.0:
+        return np.zeros_like(values, dtype=np.float32)
+    return (values / peak).astype(np.float32)
+
+
+def colormap_names() -> list[str]:
+    return sorted(matplotlib.colormaps)
+
+
+@lru_cache(maxsize=64)
+def colormap_lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 lookup table of a matplotlib colormap; raises KeyError for unknown names."""
+    if name not in matplotlib.colormaps:
+        raise KeyError(name)
+    rgba = matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))  # (256, 4) floats
+    lut = np.round(rgba[:, :3] * 255).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
+def lut_indices(display_values: np.ndarray) -> np.ndarray:
+    """[0, 1] → LUT index 0..255, rounding half up, the same rule the page's script uses."""
+    return np.floor(np.clip(display_values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def colorize(display_values: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """(h, w) values in [0, 1] → (h, w, 3) uint8 through the LUT."""
+    return lut[lut_indices(display_values)]
+
+
+def upscale_nearest(rgb: np.ndarray, size: int) -> np.ndarray:
+    """(h, w, 3) → (size, size, 3) by repeating pixels; size need not be a multiple of h."""
+    height, width = rgb.shape[:2]
+    rows = np.arange(size) * height // size
+    cols = np.arange(size) * width // size
+    return rgb[rows[:, None], cols[None, :]]
+
+
+def blend(image: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:
+    """Heat over image, both (S, S, 3) uint8: opacity·heat + (1 − opacity)·image."""
+    mixed = opacity * heat.astype(np.float32) + (1.0 - opacity) * image.astype(np.float32)
+    return np.round(mixed).astype(np.uint8)
+
+
+def draw_marker(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Outline a box (x0, y0, x1, y1, exclusive ends) in white with a black rim, in place-free copy."""
+    marked = rgb.copy()
+    x0, y0, x1, y1 = box
+    size = rgb.shape[0]
+    for colour, grow in (((0, 0, 0), 1), ((255, 255, 255), 0)):
+        left, top = max(x0 - grow, 0), max(y0 - grow, 0)
+        right, bottom = min(x1 - 1 + grow, size - 1), min(y1 - 1 + grow, size - 1)
+        marked[top, left : right + 1] = colour
+        marked[bottom, left : right + 1] = colour
+        marked[top : bottom + 1, left] = colour
+        marked[top : bottom + 1, right] = colour
+    return marked
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """(h, w, 3) uint8 → PNG bytes (fast compression: these images are tiny)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def render_heatmap(
+    values: np.ndarray,
+    lut: np.ndarray,
+    size: int,
+    image: np.ndarray | None = None,
+    opacity: float = 0.6,
+    marker: tuple[int, int, int, int] | None = None,
+    image_size: int = 64,
+) -> np.ndarray:
+    """A 2-D attention slice → (size, size, 3) uint8, optionally over the image and with a query marker.
+
+    `marker` is a box in output-image pixels (see `cell_bounds`), scaled here to `size`.
+    """
+    heat = upscale_nearest(colorize(scale_for_display(values), lut), size)
+    if image is not None:
+        heat = blend(upscale_nearest(image, size), heat, opacity)
+    if marker is not None:
+        x0, y0, x1, y1 = (round(edge * size / image_size) for edge in marker)
+        heat = draw_marker(heat, (x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
+    return heat

@@ -1,0 +1,170 @@
+"""REST API: models and layers, sample images, heatmap PNGs and raw attention."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+
+from app import render
+from app.render import Direction
+from app.routes.deps import (
+    ColormapQuery,
+    DirectionQuery,
+    LayerQuery,
+    ModelDep,
+    SampleDep,
+    XQuery,
+    YQuery,
+    resolve_layer,
+)
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+IMMUTABLE = {"Cache-Control": "public, max-age=86400, immutable"}
+PNG = {"content": {"image/png": {}}, "description": "PNG image"}
+
+
+def _lut(colormap: str) -> np.ndarray:
+    try:
+        return render.colormap_lut(colormap)
+    except KeyError:
+        raise HTTPException(
+            422, f"unknown colormap {colormap[:64]!r}; use a matplotlib name such as viridis (see /api/colormaps)"
+        ) from None
+
+
+def _png(rgb: np.ndarray) -> Response:
+    return Response(render.encode_png(rgb), media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get("/models", summary="List models and their attention layers")
+def list_models(request: Request) -> dict[str, Any]:
+    """Every served model with its attention layers: query grid, key grid, channels and γ."""
+    models = request.app.state.models
+    return {"default": request.app.state.default_model, "models": [service.describe() for service in models.values()]}
+
+
+@router.get("/colormaps", summary="List colormap names")
+def list_colormaps() -> dict[str, list[str]]:
+    return {"colormaps": render.colormap_names()}
+
+
+@router.get("/colormaps/{name}", summary="A colormap's 256-entry lookup table")
+def colormap(name: Annotated[str, Path(max_length=64, description="matplotlib colormap name")]) -> dict[str, Any]:
+    return {"name": name, "lut": _lut(name).tolist()}
+
+
+@router.get("/models/{model}/samples/{seed}.png", summary="The sample image", responses={200: PNG})
+def sample_image(
+    sample: SampleDep,
+    size: Annotated[int, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour")] = 64,
+) -> Response:
+    return _png(render.upscale_nearest(sample.image, size))
+
+
+@router.get(
+    "/models/{model}/samples/{seed}/heatmap.png",
+    summary="Attention heatmap of one pixel",
+    responses={200: PNG},
+)
+def heatmap(
+    service: ModelDep,
+    sample: SampleDep,
+    x: XQuery,
+    y: YQuery,
+    layer: LayerQuery = None,
+    direction: DirectionQuery = Direction.row,
+    colormap: ColormapQuery = "viridis",
+    overlay: Annotated[bool, Query(description="draw over the sample image")] = False,
+    opacity: Annotated[float, Query(ge=0.0, le=1.0, description="heatmap opacity when overlaid")] = 0.6,
+    size: Annotated[
+        int | None, Query(ge=8, le=1024, description="side in pixels; default: the map's own grid, or 64 when overlaid")
+    ] = None,
+    marker: Annotated[bool, Query(description="outline the query cell")] = False,
+) -> Response:
+    """`row`: where pixel (x, y) looks. `column`: what looks at pixel (x, y). Scaled by the map's maximum."""
+    view = resolve_layer(service, layer)
+    lut = _lut(colormap)
+    values, _ = render.attention_slice(
+        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
+    )
+    if size is None:
+        size = service.image_size if overlay else values.shape[0]
+    marker_grid = view.query_grid if direction is Direction.row else view.key_grid
+    row, col, _ = render.pixel_to_cell(x, y, service.image_size, marker_grid)
+    rgb = render.render_heatmap(
+        values,
+        lut,
+        size,
+        image=sample.image if overlay else None,
+        opacity=opacity,
+        marker=render.cell_bounds(row, col, service.image_size, marker_grid) if marker else None,
+        image_size=service.image_size,
+    )
+    return _png(rgb)
+
+
+@router.get("/models/{model}/samples/{seed}/attention", summary="One row or column of the attention map, as JSON")
+def attention_values(
+    service: ModelDep,
+    sample: SampleDep,
+    x: XQuery,
+    y: YQuery,
+    layer: LayerQuery = None,
+    direction: DirectionQuery = Direction.row,
+) -> dict[str, Any]:
+    """The raw values: a row sums to 1 over the key grid; a column lies on the query grid and does not."""
+    view = resolve_layer(service, layer)
+    values, index = render.attention_slice(
+        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
+    )
+    grid = view.query_grid if direction is Direction.row else view.key_grid
+    row, col, _ = render.pixel_to_cell(x, y, service.image_size, grid)
+    return {
+        "model": service.name,
+        "seed": sample.seed,
+        "layer": view.name,
+        "direction": direction.value,
+        "x": x,
+        "y": y,
+        "gamma": view.gamma,
+        "query_grid": view.query_grid,
+        "key_grid": view.key_grid,
+        "cell": {"row": row, "col": col, "index": index, "grid": grid},
+        "cell_pixels": render.cell_bounds(row, col, service.image_size, grid),
+        "shape": list(values.shape),
+        "sum": float(values.sum(dtype=np.float64)),
+        "max": float(values.max()),
+        "values": values.tolist(),
+    }
+
+
+@router.get(
+    "/models/{model}/samples/{seed}/attention.npy",
+    summary="The whole attention matrix of a layer, as .npy",
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M) array"}},
+)
+def attention_matrix(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+    """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
+    view = resolve_layer(service, layer)
+    buffer = io.BytesIO()
+    np.save(buffer, sample.attention[view.name])
+    filename = f"{service.name}-{sample.seed}-{view.name}.npy"
+    headers = {**IMMUTABLE, "Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get(
+    "/models/{model}/samples/{seed}/attention.f16",
+    summary="The whole attention matrix of a layer, as little-endian float16, for the page",
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "float16 (N, M), row-major"}},
+)
+def attention_matrix_f16(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+    view = resolve_layer(service, layer)
+    payload = sample.attention[view.name].astype("<f2").tobytes()
+    headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
+    return Response(payload, media_type="application/octet-stream", headers=headers)

@@ -1,0 +1,63 @@
+"""Typed dependencies and bounded parameters shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request
+
+from app.explorer import SEED_LIMIT, LayerView, ModelService, Sample
+from app.render import Direction
+
+__all__ = [
+    "ColormapQuery",
+    "DirectionQuery",
+    "LayerQuery",
+    "ModelDep",
+    "SampleDep",
+    "SeedPath",
+    "XQuery",
+    "YQuery",
+    "resolve_layer",
+]
+
+SeedPath = Annotated[
+    int, Path(ge=0, lt=SEED_LIMIT, description="sample seed; the same seed gives the same image everywhere")
+]
+XQuery = Annotated[int, Query(ge=0, le=63, description="query pixel column in the 64×64 output image")]
+YQuery = Annotated[int, Query(ge=0, le=63, description="query pixel row in the 64×64 output image")]
+LayerQuery = Annotated[
+    str | None,
+    Query(max_length=64, description="attention layer name; default: the last layer, the one nearest the output"),
+]
+DirectionQuery = Annotated[
+    Direction,
+    Query(description="`row`: where this pixel looks (sums to 1); `column`: what looks at this pixel"),
+]
+ColormapQuery = Annotated[str, Query(max_length=64, description="any matplotlib colormap name, e.g. viridis, magma")]
+
+
+def get_model(request: Request, model: Annotated[str, Path(max_length=64, description="model name")]) -> ModelService:
+    models: dict[str, ModelService] = request.app.state.models
+    service = models.get(model)
+    if service is None:
+        raise HTTPException(404, f"unknown model {model[:64]!r}; this server has {sorted(models)}")
+    return service
+
+
+ModelDep = Annotated[ModelService, Depends(get_model)]
+
+
+def get_sample(service: ModelDep, seed: SeedPath) -> Sample:
+    return service.sample(seed)
+
+
+SampleDep = Annotated[Sample, Depends(get_sample)]
+
+
+def resolve_layer(service: ModelService, layer: str | None) -> LayerView:
+    name = layer or service.default_layer
+    view = service.layers.get(name)
+    if view is None:
+        raise HTTPException(422, f"unknown layer {name[:64]!r}; this model has {list(service.layers)}")
+    return view

@@ -1,0 +1,100 @@
+"""Attention capture with forward hooks on the `softmax` of named attention layers.
+
+    with AttentionCapture(generator, ["attn1", "attn2"]) as capture:
+        images = generator(z)
+    maps = capture.maps  # {"attn2": (B, N, M) tensor, ...}
+
+The model's code is untouched: the hook sees the softmax output, which is the attention map.
+A capture records only forward passes run by the thread that entered it, so several threads may
+share one model, each with its own capture, without seeing each other's maps. Every hook is
+removed on exit, also when the forward pass raises.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from models.sagan import SelfAttention
+
+__all__ = ["AttentionCapture", "attention_layer_names", "count_forward_hooks"]
+
+
+def attention_layer_names(model: nn.Module) -> list[str]:
+    return [name for name, module in model.named_modules() if isinstance(module, SelfAttention)]
+
+
+def count_forward_hooks(model: nn.Module) -> int:
+    """Forward hooks registered anywhere in `model`; zero when no capture is active."""
+    return sum(len(module._forward_hooks) for module in model.modules())
+
+
+def resolve_layers(model: nn.Module, patterns: Iterable[str]) -> list[str]:
+    """Attention layer names matching each pattern (an exact name or an fnmatch pattern), in model order."""
+    available = attention_layer_names(model)
+    chosen: list[str] = []
+    for pattern in patterns:
+        matches = [name for name in available if fnmatch.fnmatchcase(name, pattern)]
+        if not matches:
+            raise KeyError(f"no attention layer matches {pattern!r}; the model has {available}")
+        chosen.extend(name for name in matches if name not in chosen)
+    return [name for name in available if name in chosen]
+
+
+class AttentionCapture:
+    """Collect the attention maps of the chosen layers for forward passes in the entering thread."""
+
+    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+        self.model = model
+        self.layers = resolve_layers(model, layers)
+        self._collected: dict[str, list[torch.Tensor]] = {}
+        self._handles: list[RemovableHandle] = []
+        self._thread_id: int | None = None
+
+    def __enter__(self) -> AttentionCapture:
+        if self._handles:
+            raise RuntimeError("this AttentionCapture is already active")
+        self._thread_id = threading.get_ident()
+        self._collected = {name: [] for name in self.layers}
+        try:
+            for name in self.layers:
+                softmax = self.model.get_submodule(name).softmax
+                self._handles.append(softmax.register_forward_hook(self._recorder(name)))
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _recorder(self, name: str):
+        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            if threading.get_ident() == self._thread_id:
+                self._collected[name].append(output.detach())
+
+        return record
+
+    @property
+    def maps(self) -> dict[str, torch.Tensor]:
+        """Each layer's maps, (B, N, M), batches of several forward passes concatenated in order."""
+        missing = [name for name, chunks in self._collected.items() if not chunks]
+        if missing:
+            raise RuntimeError(f"no forward pass reached {missing} while capturing")
+        return {name: torch.cat(chunks) for name, chunks in self._collected.items()}
