@@ -92,7 +92,7 @@ class ModelService:
                 query_grid=info.query_grid,
                 key_grid=info.key_grid,
                 channels=info.channels,
-                gamma=float(getattr(self.generator, info.name).gamma),
+                gamma=float(getattr(self.generator, info.name).gamma.detach()),
             )
             for info in generator_attention_layers(self.config)
         }

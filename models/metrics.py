@@ -74,7 +74,7 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
             name=layer.name,
             query_grid=layer.query_grid,
             key_grid=layer.key_grid,
-            gamma=float(getattr(generator, layer.name).gamma),
+            gamma=float(getattr(generator, layer.name).gamma.detach()),
             entropy_fraction=sums[layer.name][0] / len(seeds),
             mean_distance_px=sums[layer.name][1] / len(seeds),
             query_variation=sums[layer.name][2] / len(seeds),

@@ -1,0 +1,60 @@
+"""Fixtures: tiny models built in memory, saved in our checkpoint format, and a running app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from models.checkpoint import save_checkpoint
+from models.sagan import Discriminator, Generator, SAGANConfig
+
+TINY_CONFIG = SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16)
+
+
+def randomise(module: torch.nn.Module, seed: int) -> None:
+    """Give every attention layer a clearly non-zero γ and every BatchNorm non-trivial running stats."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, child in module.named_modules():
+            if hasattr(child, "gamma"):
+                child.gamma.fill_(0.5 if name.endswith("1") else -0.7)
+            if isinstance(child, torch.nn.BatchNorm2d):
+                child.running_mean.copy_(torch.randn(child.num_features, generator=generator) * 0.1)
+                child.running_var.copy_(torch.rand(child.num_features, generator=generator) + 0.5)
+                child.weight.copy_(torch.rand(child.num_features, generator=generator) + 0.5)
+                child.bias.copy_(torch.randn(child.num_features, generator=generator) * 0.1)
+
+
+def tiny_generator(config: SAGANConfig = TINY_CONFIG, seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    generator = Generator(config)
+    randomise(generator, seed)
+    return generator.eval()
+
+
+@pytest.fixture
+def generator() -> Generator:
+    return tiny_generator()
+
+
+@pytest.fixture
+def checkpoint_path(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.pt"
+    torch.manual_seed(1)
+    discriminator = Discriminator(TINY_CONFIG)
+    training = {"steps": 3, "data": "test data", "licence": "none", "attribution": "made in the test"}
+    save_checkpoint(path, TINY_CONFIG, tiny_generator(), discriminator, training)
+    return path
+
+
+@pytest.fixture
+def client(checkpoint_path: Path) -> Iterator[TestClient]:
+    settings = Settings(checkpoint=checkpoint_path, model_name="tiny", cache_bytes=8 * 2**20, torch_threads=1)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from models.capture import AttentionCapture, attention_layer_names, count_forward_hooks
+from models.sagan import Generator, sample_latents
+
+
+def features_entering(generator: Generator, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The inputs of attn1 and attn2, computed layer by layer without hooks."""
+    out = generator.l3(generator.l2(generator.l1(z.view(z.shape[0], -1, 1, 1))))
+    attn1_input = out
+    attn2_input = generator.l4(generator.attn1(out))
+    return {"attn1": attn1_input, "attn2": attn2_input}
+
+
+def attention_by_hand(layer: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
+    query = layer.query_conv(features).flatten(2)  # (B, C/8, N)
+    key = layer.key_conv(features).flatten(2)  # (B, C/8, N)
+    energy = torch.einsum("bcn,bcm->bnm", query, key)
+    return torch.softmax(energy, dim=-1)
+
+
+@torch.no_grad()
+def test_capture_equals_attention_computed_from_query_and_key(generator: Generator) -> None:
+    z = sample_latents([3, 4], generator.config.z_dim)
+    with AttentionCapture(generator, ["attn1", "attn2"]) as capture:
+        generator(z)
+    inputs = features_entering(generator, z)
+    for name, grid in (("attn1", 16), ("attn2", 32)):
+        expected = attention_by_hand(getattr(generator, name), inputs[name])
+        captured = capture.maps[name]
+        assert captured.shape == (2, grid * grid, grid * grid)
+        torch.testing.assert_close(captured, expected, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(captured.sum(-1), torch.ones(2, grid * grid), rtol=0, atol=1e-5)
+
+
+def test_hooks_are_removed_after_use_and_after_errors(generator: Generator) -> None:
+    assert count_forward_hooks(generator) == 0
+    with AttentionCapture(generator, ["attn*"]):
+        assert count_forward_hooks(generator) == 2
+    assert count_forward_hooks(generator) == 0
+    with pytest.raises(RuntimeError, match="boom"):
+        with AttentionCapture(generator, ["attn2"]):
+            raise RuntimeError("boom")
+    assert count_forward_hooks(generator) == 0
+
+
+def test_layers_are_picked_by_name_or_pattern(generator: Generator) -> None:
+    assert attention_layer_names(generator) == ["attn1", "attn2"]
+    assert AttentionCapture(generator, ["attn2"]).layers == ["attn2"]
+    assert AttentionCapture(generator, ["attn*"]).layers == ["attn1", "attn2"]
+    with pytest.raises(KeyError, match="no attention layer matches 'l4'"):
+        AttentionCapture(generator, ["l4"])
+
+
+def test_capture_without_a_forward_pass_says_so(generator: Generator) -> None:
+    with AttentionCapture(generator, ["attn2"]) as capture:
+        pass
+    with pytest.raises(RuntimeError, match="no forward pass reached"):
+        capture.maps
+
+
+@torch.no_grad()
+def test_concurrent_threads_each_see_only_their_own_maps(generator: Generator) -> None:
+    seeds = list(range(8))
+    expected = {}
+    for seed in seeds:
+        with AttentionCapture(generator, ["attn2"]) as capture:
+            generator(sample_latents([seed], generator.config.z_dim))
+        expected[seed] = capture.maps["attn2"]
+
+    barrier = threading.Barrier(len(seeds))
+    results: dict[int, torch.Tensor] = {}
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            with AttentionCapture(generator, ["attn2"]) as capture:
+                barrier.wait()
+                for _ in range(3):
+                    generator(sample_latents([seed], generator.config.z_dim))
+            results[seed] = capture.maps["attn2"]
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in seeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for seed in seeds:
+        assert results[seed].shape[0] == 3, "a capture recorded another thread's forward pass"
+        for copy in results[seed]:
+            torch.testing.assert_close(copy, expected[seed][0])
+    assert count_forward_hooks(generator) == 0
