@@ -18,12 +18,13 @@ TINY_CONFIG = SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16)
 
 
 def randomise(module: torch.nn.Module, seed: int) -> None:
-    """Give every attention layer a clearly non-zero γ and every BatchNorm non-trivial running stats."""
+    """Give attention layers a non-zero γ and peaked maps, and every BatchNorm non-trivial running stats."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, child in module.named_modules():
             if hasattr(child, "gamma"):
                 child.gamma.fill_(0.5 if name.endswith("1") else -0.7)
+                child.key_conv.weight.mul_(8.0)  # peaked maps, so different queries look clearly different
             if isinstance(child, torch.nn.BatchNorm2d):
                 child.running_mean.copy_(torch.randn(child.num_features, generator=generator) * 0.1)
                 child.running_var.copy_(torch.rand(child.num_features, generator=generator) + 0.5)
