@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import torch
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.explorer import ModelService
 from app.routes import api, pages
-from app.settings import PROJECT_ROOT, Settings
+from app.settings import DEFAULT_CHECKPOINT, PROJECT_ROOT, Settings
 from models.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 
 __all__ = ["create_app", "load_default", "NoTrainedModelError"]
@@ -40,8 +41,9 @@ class NoTrainedModelError(CheckpointError):
     pass
 
 
-def load_default(settings: Settings) -> LoadedCheckpoint:
-    if not settings.checkpoint.exists() and settings.checkpoint == Settings.model_fields["checkpoint"].default:
+def load_default(settings: Settings, default_path: Path = DEFAULT_CHECKPOINT) -> LoadedCheckpoint:
+    """Load the configured checkpoint; a missing shipped default gets its own plain message."""
+    if settings.checkpoint == default_path and not default_path.exists():
         raise NoTrainedModelError(
             f"{settings.checkpoint}: no trained default model is present; "
             "train one with `sagan-attn train` or pass --checkpoint PATH"

@@ -15,6 +15,7 @@ problem with a file surfaces as one `CheckpointError` line naming the file.
 from __future__ import annotations
 
 import pickle
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,16 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a regular file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if unsafe:
+            raise CheckpointError(
+                f"{path}: refused, it would build {unsafe.group(1)}, and only an unsafe load that can run code does that"
+            ) from None
+        operand = re.search(r"Unsupported operand \d+", str(error))
         raise CheckpointError(
-            f"{path}: refused, it holds Python objects beyond tensors and plain values, "
-            "which only an unsafe load (one that can run code) would build"
+            f"{path}: not a torch checkpoint that loads with weights_only=True "
+            f"({operand.group(0) if operand else 'unreadable pickle'}); is it a plain pickle or a corrupt file?"
         ) from None
     except Exception as error:  # torch.load raises many types for files that are not torch archives
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

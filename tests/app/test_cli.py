@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.main import NoTrainedModelError, load_default
+from app.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_missing_default_model_is_reported_plainly(tmp_path: Path) -> None:
+    default = tmp_path / "emoji_sagan.pt"
+    with pytest.raises(NoTrainedModelError, match="no trained default model is present"):
+        load_default(Settings(checkpoint=default), default_path=default)
+
+
+def test_serve_with_a_bad_checkpoint_exits_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"\x00" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(bad), "--port", "1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "weights_only=True" in lines[0]
+
+
+def test_inspect_prints_each_layer(checkpoint_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(checkpoint_path), "--seeds", "3"]) == 0
+    output = capsys.readouterr().out
+    rows = [line for line in output.splitlines() if line.startswith("| attn")]
+    assert [row.split("|")[1].strip() for row in rows] == ["attn1", "attn2"]
+    attn2 = [cell.strip() for cell in rows[1].split("|")[1:-1]]
+    assert attn2[1] == "32×32" and attn2[3] == "-0.7000"
+    assert 0.0 < float(attn2[4]) <= 1.0

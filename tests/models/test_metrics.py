@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.metrics import attention_statistics, mean_attention_distance, query_variation, row_entropy_fraction
+from models.sagan import Generator
+
+
+def test_uniform_attention_has_entropy_one_and_no_query_variation() -> None:
+    uniform = torch.full((1, 16, 16), 1 / 16)
+    assert row_entropy_fraction(uniform) == pytest.approx(1.0)
+    assert query_variation(uniform) == pytest.approx(0.0)
+
+
+def test_attention_on_self_has_entropy_zero_and_distance_zero() -> None:
+    identity = torch.eye(16).unsqueeze(0)
+    assert row_entropy_fraction(identity) == pytest.approx(0.0, abs=1e-6)
+    assert mean_attention_distance(identity, 4, 4, 64) == pytest.approx(0.0)
+    assert query_variation(identity) == pytest.approx(1 - 1 / 16)
+
+
+def test_distance_is_in_output_pixels() -> None:
+    maps = torch.zeros(1, 4, 4)
+    maps[0, :, 1] = 1.0  # every query on a 2×2 grid looks at the top-right cell
+    # cells are 32 px wide: from cell 0 to cell 1 is 32 px; from cell 2 (bottom left) it is 32·√2
+    expected = (32 + 0 + 32 * math.sqrt(2) + 32) / 4
+    assert mean_attention_distance(maps, 2, 2, 64) == pytest.approx(expected)
+
+
+def test_statistics_of_a_generator(generator: Generator) -> None:
+    stats = attention_statistics(generator, seeds=range(3), batch_size=2)
+    assert [(s.name, s.query_grid, s.seeds) for s in stats] == [("attn1", 16, 3), ("attn2", 32, 3)]
+    assert all(0.0 < s.entropy_fraction < 1.0 and s.mean_distance_px > 0 for s in stats)

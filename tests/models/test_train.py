@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.checkpoint import load_checkpoint
+from models.train import TrainOptions, train
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(8):
+        rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+        top, left = rng.integers(0, 16, size=2)
+        rgba[top : top + 16, left : left + 16] = [*rng.integers(0, 256, size=3), 255]
+        Image.fromarray(rgba, mode="RGBA").save(folder / f"shape{index}.png")
+    return folder
+
+
+def options(folder: Path, out: Path, **changes: object) -> TrainOptions:
+    base = dict(
+        data=str(folder), out_dir=out, steps=4, batch_size=4, g_conv_dim=8, d_conv_dim=8, z_dim=8,
+        sample_every=2, checkpoint_every=2,
+    )
+    base.update(changes)
+    return TrainOptions(**base)
+
+
+def generator_state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path / "train_state.pt", weights_only=True)["generator"]
+
+
+def assert_same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> None:
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def test_training_writes_samples_plot_and_a_loadable_model(image_folder: Path, tmp_path: Path) -> None:
+    model_path = train(options(image_folder, tmp_path / "run"))
+    assert (tmp_path / "run" / "samples" / "latest.png").exists()
+    assert (tmp_path / "run" / "samples" / "step_000002.png").exists()
+    assert (tmp_path / "run" / "losses.png").exists()
+    loaded = load_checkpoint(model_path)
+    assert loaded.training["steps"] == 4 and loaded.training["data"] == "folder: images"
+    assert loaded.discriminator is not None
+    history = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["history"]
+    assert len(history) == 4 and any(entry["gamma_attn2"] != 0.0 for entry in history)
+
+
+def test_fixed_seed_is_deterministic_and_resume_continues_exactly(image_folder: Path, tmp_path: Path) -> None:
+    train(options(image_folder, tmp_path / "a"))
+    train(options(image_folder, tmp_path / "b"))
+    assert_same_state(generator_state(tmp_path / "a"), generator_state(tmp_path / "b"))
+
+    train(options(image_folder, tmp_path / "c", steps=2))
+    train(options(image_folder, tmp_path / "c", steps=4, resume=True))
+    assert_same_state(generator_state(tmp_path / "a"), generator_state(tmp_path / "c"))
+
+    train(options(image_folder, tmp_path / "d", seed=1))
+    assert not torch.equal(generator_state(tmp_path / "a")["l1.1.weight"], generator_state(tmp_path / "d")["l1.1.weight"])
+
+
+def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "app.cli", "train", "--data", str(image_folder), "--out", str(out), "--steps", "2",
+        "--batch-size", "4", "--conv-dim", "8", "--sample-every", "2", "--checkpoint-every", "2",
+    ]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = load_checkpoint(out / "model.pt")
+    assert loaded.training["steps"] == 2
