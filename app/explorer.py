@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,15 +59,19 @@ class SampleCache:
                 self._items.move_to_end(seed)
             return sample
 
-    def put(self, sample: Sample) -> None:
+    def put(self, sample: Sample) -> int:
+        """Add a sample; return how many old ones were evicted to stay under the bound."""
+        evicted_count = 0
         with self._lock:
             if sample.seed in self._items:
-                return
+                return 0
             self._items[sample.seed] = sample
             self._bytes += sample.nbytes
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.nbytes
+                evicted_count += 1
+        return evicted_count
 
     @property
     def bytes_used(self) -> int:
@@ -71,6 +79,22 @@ class SampleCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def return_freed_memory() -> None:
+    """Hand memory freed by evicted samples back to the OS (glibc keeps it otherwise)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -98,10 +122,25 @@ class ModelService:
         }
         self.default_layer = list(self.layers)[-1]
         self.cache = SampleCache(cache_bytes)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
 
     @property
     def image_size(self) -> int:
         return self.config.image_size
+
+    async def sample_async(self, seed: int) -> Sample:
+        """A cached sample at once; a new one from the single generation thread, off the event loop.
+
+        One thread runs every forward pass: torch already spreads each one over the cores, and one
+        thread keeps one malloc arena instead of one per pooled thread.
+        """
+        cached = self.cache.get(seed)
+        if cached is not None:
+            return cached
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.sample, seed)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def sample(self, seed: int) -> Sample:
         if not 0 <= seed < SEED_LIMIT:
@@ -110,7 +149,8 @@ class ModelService:
         if cached is not None:
             return cached
         sample = self.generate(seed)
-        self.cache.put(sample)
+        if self.cache.put(sample):
+            return_freed_memory()
         return sample
 
     def generate(self, seed: int) -> Sample:

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedCheckpoint | None
         application.state.default_model = service.name
         log.info("serving %s from %s", service.name, checkpoint.path)
         yield
+        service.close()
         application.state.models = {}
 
     application = FastAPI(

@@ -42,24 +42,24 @@ def _png(rgb: np.ndarray) -> Response:
 
 
 @router.get("/models", summary="List models and their attention layers")
-def list_models(request: Request) -> dict[str, Any]:
+async def list_models(request: Request) -> dict[str, Any]:
     """Every served model with its attention layers: query grid, key grid, channels and γ."""
     models = request.app.state.models
     return {"default": request.app.state.default_model, "models": [service.describe() for service in models.values()]}
 
 
 @router.get("/colormaps", summary="List colormap names")
-def list_colormaps() -> dict[str, list[str]]:
+async def list_colormaps() -> dict[str, list[str]]:
     return {"colormaps": render.colormap_names()}
 
 
 @router.get("/colormaps/{name}", summary="A colormap's 256-entry lookup table")
-def colormap(name: Annotated[str, Path(max_length=64, description="matplotlib colormap name")]) -> dict[str, Any]:
+async def colormap(name: Annotated[str, Path(max_length=64, description="matplotlib colormap name")]) -> dict[str, Any]:
     return {"name": name, "lut": _lut(name).tolist()}
 
 
 @router.get("/models/{model}/samples/{seed}.png", summary="The sample image", responses={200: PNG})
-def sample_image(
+async def sample_image(
     sample: SampleDep,
     size: Annotated[int, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour")] = 64,
 ) -> Response:
@@ -71,7 +71,7 @@ def sample_image(
     summary="Attention heatmap of one pixel",
     responses={200: PNG},
 )
-def heatmap(
+async def heatmap(
     service: ModelDep,
     sample: SampleDep,
     x: XQuery,
@@ -109,7 +109,7 @@ def heatmap(
 
 
 @router.get("/models/{model}/samples/{seed}/attention", summary="One row or column of the attention map, as JSON")
-def attention_values(
+async def attention_values(
     service: ModelDep,
     sample: SampleDep,
     x: XQuery,
@@ -148,7 +148,7 @@ def attention_values(
     summary="The whole attention matrix of a layer, as .npy",
     responses={200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M) array"}},
 )
-def attention_matrix(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view = resolve_layer(service, layer)
     buffer = io.BytesIO()
@@ -163,7 +163,7 @@ def attention_matrix(service: ModelDep, sample: SampleDep, layer: LayerQuery = N
     summary="The whole attention matrix of a layer, as little-endian float16, for the page",
     responses={200: {"content": {"application/octet-stream": {}}, "description": "float16 (N, M), row-major"}},
 )
-def attention_matrix_f16(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix_f16(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
     view = resolve_layer(service, layer)
     payload = sample.attention[view.name].astype("<f2").tobytes()
     headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}

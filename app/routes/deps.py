@@ -37,7 +37,9 @@ DirectionQuery = Annotated[
 ColormapQuery = Annotated[str, Query(max_length=64, description="any matplotlib colormap name, e.g. viridis, magma")]
 
 
-def get_model(request: Request, model: Annotated[str, Path(max_length=64, description="model name")]) -> ModelService:
+async def get_model(
+    request: Request, model: Annotated[str, Path(max_length=64, description="model name")]
+) -> ModelService:
     models: dict[str, ModelService] = request.app.state.models
     service = models.get(model)
     if service is None:
@@ -48,8 +50,8 @@ def get_model(request: Request, model: Annotated[str, Path(max_length=64, descri
 ModelDep = Annotated[ModelService, Depends(get_model)]
 
 
-def get_sample(service: ModelDep, seed: SeedPath) -> Sample:
-    return service.sample(seed)
+async def get_sample(service: ModelDep, seed: SeedPath) -> Sample:
+    return await service.sample_async(seed)
 
 
 SampleDep = Annotated[Sample, Depends(get_sample)]
