@@ -6,10 +6,12 @@ import io
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel
 from fastapi.responses import Response
 
 from app import render
+from models.capture import count_forward_hooks
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -19,22 +21,32 @@ from app.routes.deps import (
     SampleDep,
     XQuery,
     YQuery,
+    query_error,
+    reject_ambiguous_queries,
     resolve_layer,
 )
 
-router = APIRouter(prefix="/api", tags=["api"])
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["api"],
+    dependencies=[Depends(reject_ambiguous_queries)],
+    responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
+)
 
 IMMUTABLE = {"Cache-Control": "public, max-age=86400, immutable"}
 PNG = {"content": {"image/png": {}}, "description": "PNG image"}
 
 
-def _lut(colormap: str) -> np.ndarray:
+def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np.ndarray:
     try:
         return render.colormap_lut(colormap)
     except KeyError:
-        raise HTTPException(
-            422, f"unknown colormap {colormap[:64]!r}; use a matplotlib name such as viridis (see /api/colormaps)"
-        ) from None
+        message = f"unknown colormap {colormap[:64]!r}; use a matplotlib name such as viridis (see /api/colormaps)"
+        raise query_error(parameter, message, where) from None
 
 
 def _png(rgb: np.ndarray) -> Response:
@@ -48,6 +60,22 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"default": request.app.state.default_model, "models": [service.describe() for service in models.values()]}
 
 
+@router.get("/health", summary="Server state: models, cache use and registered forward hooks")
+async def health(request: Request) -> dict[str, Any]:
+    """`forward_hooks` counts hooks on each generator; it is 0 whenever no capture is running."""
+    return {
+        "models": {
+            name: {
+                "cached_samples": len(service.cache),
+                "cache_bytes": service.cache.bytes_used,
+                "cache_bound_bytes": service.cache.max_bytes,
+                "forward_hooks": count_forward_hooks(service.generator),
+            }
+            for name, service in request.app.state.models.items()
+        }
+    }
+
+
 @router.get("/colormaps", summary="List colormap names")
 async def list_colormaps() -> dict[str, list[str]]:
     return {"colormaps": render.colormap_names()}
@@ -55,7 +83,7 @@ async def list_colormaps() -> dict[str, list[str]]:
 
 @router.get("/colormaps/{name}", summary="A colormap's 256-entry lookup table")
 async def colormap(name: Annotated[str, Path(max_length=64, description="matplotlib colormap name")]) -> dict[str, Any]:
-    return {"name": name, "lut": _lut(name).tolist()}
+    return {"name": name, "lut": _lut(name, "name", "path").tolist()}
 
 
 @router.get("/models/{model}/samples/{seed}.png", summary="The sample image", responses={200: PNG})
@@ -146,13 +174,22 @@ async def attention_values(
 @router.get(
     "/models/{model}/samples/{seed}/attention.npy",
     summary="The whole attention matrix of a layer, as .npy",
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M) array"}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M) array"},
+        413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
+    },
 )
-async def attention_matrix(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix(request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view = resolve_layer(service, layer)
+    matrix = sample.attention[view.name]
+    limit = request.app.state.settings.max_matrix_bytes
+    if matrix.nbytes > limit:
+        raise HTTPException(
+            413, f"{view.name} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
+        )
     buffer = io.BytesIO()
-    np.save(buffer, sample.attention[view.name])
+    np.save(buffer, matrix)
     filename = f"{service.name}-{sample.seed}-{view.name}.npy"
     headers = {**IMMUTABLE, "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)

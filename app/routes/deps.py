@@ -37,6 +37,25 @@ DirectionQuery = Annotated[
 ColormapQuery = Annotated[str, Query(max_length=64, description="any matplotlib colormap name, e.g. viridis, magma")]
 
 
+MAX_QUERY_LENGTH = 1024
+
+
+def query_error(name: str, message: str, where: str = "query") -> HTTPException:
+    """A client error in the same shape FastAPI gives failed validation, so one schema covers both."""
+    return HTTPException(422, [{"loc": [where, name], "msg": message, "type": "value_error"}])
+
+
+async def reject_ambiguous_queries(request: Request) -> None:
+    """Refuse over-long query strings and repeated parameters instead of silently picking one."""
+    if len(request.url.query) > MAX_QUERY_LENGTH:
+        raise HTTPException(414, f"query string is {len(request.url.query)} characters; at most {MAX_QUERY_LENGTH}")
+    seen: set[str] = set()
+    for key, _ in request.query_params.multi_items():
+        if key in seen:
+            raise query_error(key[:64], f"parameter {key[:64]!r} is repeated; give it once")
+        seen.add(key)
+
+
 async def get_model(
     request: Request, model: Annotated[str, Path(max_length=64, description="model name")]
 ) -> ModelService:
@@ -61,5 +80,5 @@ def resolve_layer(service: ModelService, layer: str | None) -> LayerView:
     name = layer or service.default_layer
     view = service.layers.get(name)
     if view is None:
-        raise HTTPException(422, f"unknown layer {name[:64]!r}; this model has {list(service.layers)}")
+        raise query_error("layer", f"unknown layer {name[:64]!r}; this model has {list(service.layers)}")
     return view

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,25 +36,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("e2e") / "tiny.pt"
-    torch.manual_seed(1)
-    training = {"steps": 3, "data": "test data", "licence": "none", "attribution": "made in the test"}
-    save_checkpoint(path, TINY_CONFIG, tiny_generator(), Discriminator(TINY_CONFIG), training)
+@contextmanager
+def running_server(checkpoint: Path, **environment: str) -> Iterator[str]:
+    """`sagan-attn serve` in a subprocess on a free loopback port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(path), "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)],
         cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        env={**os.environ, **environment},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stdout.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{url}/api/models", timeout=1).status_code == 200:
                     break
@@ -66,6 +65,21 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("e2e") / "tiny.pt"
+    torch.manual_seed(1)
+    training = {"steps": 3, "data": "test data", "licence": "none", "attribution": "made in the test"}
+    save_checkpoint(path, TINY_CONFIG, tiny_generator(), Discriminator(TINY_CONFIG), training)
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_url(tiny_checkpoint: Path) -> Iterator[str]:
+    with running_server(tiny_checkpoint) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
