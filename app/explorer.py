@@ -7,7 +7,6 @@ import ctypes
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,20 +80,30 @@ class SampleCache:
         return len(self._items)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc() -> ctypes.CDLL | None:
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both must exist
+        return libc
     except (OSError, AttributeError):
         return None
 
 
-_MALLOC_TRIM = _malloc_trim()
+_GLIBC = _glibc()
+_M_MMAP_THRESHOLD = -3
+
+
+def configure_allocator() -> None:
+    """Serve every allocation of 1 MiB or more with its own mmap, so an evicted sample's arrays go
+    straight back to the OS; glibc would otherwise raise the threshold and keep them in its heap."""
+    if _GLIBC is not None:
+        _GLIBC.mallopt(_M_MMAP_THRESHOLD, 2**20)
 
 
 def return_freed_memory() -> None:
-    """Hand memory freed by evicted samples back to the OS (glibc keeps it otherwise)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    """Hand memory freed by evicted samples back to the OS."""
+    if _GLIBC is not None:
+        _GLIBC.malloc_trim(0)
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -122,6 +131,7 @@ class ModelService:
         }
         self.default_layer = list(self.layers)[-1]
         self.cache = SampleCache(cache_bytes)
+        configure_allocator()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
 
     @property

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int, default=50_000, help="cap per load level")
     parser.add_argument("--distinct-seeds", type=int, default=1000)
     parser.add_argument("--hover-moves", type=int, default=300)
-    parser.add_argument("--cache-mib", type=int, default=64, help="server sample-cache bound")
+    parser.add_argument("--cache-mib", type=int, default=32, help="server sample-cache bound")
     args = parser.parse_args(argv)
 
     model = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in args.checkpoint.stem)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--new-fraction", type=float, default=0.05, help="share of requests for never-seen seeds")
-    parser.add_argument("--cache-mib", type=int, default=64)
+    parser.add_argument("--cache-mib", type=int, default=32)
     args = parser.parse_args(argv)
 
     model = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in args.checkpoint.stem)

@@ -97,4 +97,4 @@ class AttentionCapture:
         missing = [name for name, chunks in self._collected.items() if not chunks]
         if missing:
             raise RuntimeError(f"no forward pass reached {missing} while capturing")
-        return {name: torch.cat(chunks) for name, chunks in self._collected.items()}
+        return {name: chunks[0] if len(chunks) == 1 else torch.cat(chunks) for name, chunks in self._collected.items()}
