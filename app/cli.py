@@ -55,7 +55,7 @@ def _train(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from app.settings import Settings
     from models.checkpoint import CheckpointError, load_checkpoint
-    from models.metrics import attention_statistics, format_statistics
+    from models.metrics import attention_statistics, format_statistics, save_sample_grid
 
     path = args.checkpoint or Settings().checkpoint
     try:
@@ -64,6 +64,9 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"sagan-attn: {error}", file=sys.stderr)
         return 2
     print(format_statistics(loaded, attention_statistics(loaded.generator, seeds=range(args.seeds))))
+    if args.grid is not None:
+        save_sample_grid(loaded.generator, args.grid)
+        print(f"\n8×8 grid of seeds 0–63 written to {args.grid}")
     return 0
 
 
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")
     inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)
     inspect.add_argument("--seeds", type=int, default=64, help="measure over seeds 0..N-1")
+    inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")
     inspect.set_defaults(handler=_inspect)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -12,7 +13,7 @@ from models.capture import AttentionCapture
 from models.checkpoint import LoadedCheckpoint
 from models.sagan import Generator, generator_attention_layers, sample_latents
 
-__all__ = ["LayerStatistics", "attention_statistics", "format_statistics"]
+__all__ = ["LayerStatistics", "attention_statistics", "format_statistics", "save_sample_grid"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,13 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
             f"{stat.query_variation:.3f} |"
         )
     return "\n".join(lines)
+
+
+@torch.inference_mode()
+def save_sample_grid(generator: Generator, path: Path, seeds: range = range(64)) -> None:
+    """The samples of `seeds` (the explorer's seeds), 8 per row, as one PNG."""
+    from models.train import image_grid
+
+    generator.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(generator(sample_latents(list(seeds), generator.config.z_dim))).save(path)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from app.cli import main
 from app.main import NoTrainedModelError, load_default
@@ -34,8 +35,10 @@ def test_serve_with_a_bad_checkpoint_exits_with_one_line(tmp_path: Path) -> None
     assert len(lines) == 1 and str(bad) in lines[0] and "weights_only=True" in lines[0]
 
 
-def test_inspect_prints_each_layer(checkpoint_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["inspect", str(checkpoint_path), "--seeds", "3"]) == 0
+def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid = tmp_path / "grid.png"
+    assert main(["inspect", str(checkpoint_path), "--seeds", "3", "--grid", str(grid)]) == 0
+    assert Image.open(grid).size == (8 * 66 + 2, 8 * 66 + 2)
     output = capsys.readouterr().out
     rows = [line for line in output.splitlines() if line.startswith("| attn")]
     assert [row.split("|")[1].strip() for row in rows] == ["attn1", "attn2"]
