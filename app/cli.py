@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 __all__ = ["main"]
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"setting {where or '?'} (environment SAGAN_ATTN_{where.upper()}): {first['msg']}"
+    text = " ".join(str(error).split())
+    return text[:300] or type(error).__name__
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -17,11 +36,11 @@ def _serve(args: argparse.Namespace) -> int:
     from app.settings import Settings
     from models.checkpoint import CheckpointError
 
-    settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
     try:
+        settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
         loaded = load_default(settings)
-    except CheckpointError as error:
-        print(f"sagan-attn: {error}", file=sys.stderr)
+    except (CheckpointError, ValidationError) as error:
+        print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
     return 0
@@ -45,8 +64,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     try:
         model_path = train(options)
-    except ValueError as error:
-        print(f"sagan-attn train: {error}", file=sys.stderr)
+    except (ValueError, KeyError, OSError, RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"sagan-attn train: {_one_line(error)}", file=sys.stderr)
         return 2
     print(f"model written to {model_path}")
     return 0
@@ -57,11 +76,10 @@ def _inspect(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError, load_checkpoint
     from models.metrics import attention_statistics, format_statistics, save_sample_grid
 
-    path = args.checkpoint or Settings().checkpoint
     try:
-        loaded = load_checkpoint(path)
-    except CheckpointError as error:
-        print(f"sagan-attn: {error}", file=sys.stderr)
+        loaded = load_checkpoint(args.checkpoint or Settings().checkpoint)
+    except (CheckpointError, ValidationError) as error:
+        print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_statistics(loaded, attention_statistics(loaded.generator, seeds=range(args.seeds))))
     if args.grid is not None:
@@ -77,25 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the explorer and its REST API")
     serve.add_argument("--checkpoint", type=Path, default=None, help="model file (default: the shipped emoji model)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, choices=range(1, 65536), metavar="PORT", default=8000)
     serve.set_defaults(handler=_serve)
 
     train = commands.add_parser("train", help="train a SAGAN on the emoji sets or a folder of images")
     train.add_argument("--data", default="emoji", help="'emoji' or a folder of images (resized to 64×64)")
     train.add_argument("--out", type=Path, default=Path("runs/emoji"), help="run folder for samples and checkpoints")
-    train.add_argument("--steps", type=int, default=6000)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--conv-dim", type=int, default=32, help="channel width of G and D")
+    train.add_argument("--steps", type=positive_int, default=6000)
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--conv-dim", type=positive_int, default=32, help="channel width of G and D")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--sample-every", type=int, default=250)
-    train.add_argument("--checkpoint-every", type=int, default=250)
+    train.add_argument("--sample-every", type=positive_int, default=250)
+    train.add_argument("--checkpoint-every", type=positive_int, default=250)
     train.add_argument("--no-diff-augment", action="store_true", help="train without DiffAugment")
     train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
     train.set_defaults(handler=_train)
 
     inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")
     inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)
-    inspect.add_argument("--seeds", type=int, default=64, help="measure over seeds 0..N-1")
+    inspect.add_argument("--seeds", type=positive_int, default=64, help="measure over seeds 0..N-1")
     inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")
     inspect.set_defaults(handler=_inspect)
     return parser

@@ -157,6 +157,7 @@ def render_heatmap(
     if image is not None:
         heat = blend(upscale_nearest(image, size), heat, opacity)
     if marker is not None:
-        x0, y0, x1, y1 = (round(edge * size / image_size) for edge in marker)
+        x0, y0 = (edge * size // image_size for edge in marker[:2])
+        x1, y1 = (-(-edge * size // image_size) for edge in marker[2:])
         heat = draw_marker(heat, (x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
     return heat

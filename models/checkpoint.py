@@ -14,6 +14,7 @@ problem with a file surfaces as one `CheckpointError` line naming the file.
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 from dataclasses import dataclass, field, fields
@@ -95,7 +96,7 @@ def _parse_config(path: Path, raw: Any) -> SAGANConfig:
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: 'config' must be a mapping of architecture settings")
     known = {f.name for f in fields(SAGANConfig)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(str(key) for key in set(raw) - known)
     if unknown:
         raise CheckpointError(f"{path}: unknown config keys {unknown}; this version knows {sorted(known)}")
     try:
@@ -111,13 +112,28 @@ def _describe_mismatch(error: RuntimeError) -> str:
 
 
 def _build(path: Path, module: torch.nn.Module, state: Any, what: str) -> None:
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: '{what}' must be a state dict of tensors")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{path}: '{what}' must be a state dict of named tensors")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise CheckpointError(f"{path}: {what} does not match the architecture: {_describe_mismatch(error)}") from None
+    non_finite = [key for key, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if non_finite:
+        raise CheckpointError(f"{path}: {what} holds NaN or infinite values in {non_finite[:3]}; did training diverge?")
     module.eval()
+
+
+def _plain_metadata(training: dict[Any, Any]) -> dict[str, str | int | float | None]:
+    """Metadata as JSON-safe scalars; anything else becomes its (bounded) text."""
+    plain: dict[str, str | int | float | None] = {}
+    for key, value in training.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+            value = str(value)[:500]
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        plain[str(key)[:100]] = value
+    return plain
 
 
 def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
@@ -138,12 +154,12 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
         training = payload.get("training") or {}
         if not isinstance(training, dict):
             raise CheckpointError(f"{path}: 'training' must be a mapping")
-        return LoadedCheckpoint(path, config, generator, discriminator, training)
+        return LoadedCheckpoint(path, config, generator, discriminator, _plain_metadata(training))
     if isinstance(payload, dict) and is_reference_state_dict(payload):
         try:
             config, state = convert_reference_generator(payload)
-        except (KeyError, ValueError) as error:
-            raise CheckpointError(f"{path}: reference checkpoint cannot be converted: {error}") from None
+        except Exception as error:  # any malformed tensor or key in a foreign file
+            raise CheckpointError(f"{path}: reference checkpoint cannot be converted: {str(error)[:200]}") from None
         generator = Generator(config)
         _build(path, generator, state, "generator")
         training = {"data": "unknown (reference implementation checkpoint)", "steps": None}

@@ -29,6 +29,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 @dataclass(frozen=True)
 class EmojiSource:
     package: str
+    version: str  # pinned, so a seeded run trains on the same images
     vendor: str
     licence: str
     attribution: str
@@ -37,6 +38,7 @@ class EmojiSource:
 EMOJI_SOURCES = (
     EmojiSource(
         "emoji-datasource-twitter",
+        "16.0.0",
         "twitter",
         "CC-BY 4.0",
         "Twemoji, Copyright 2019 Twitter, Inc and other contributors, CC-BY 4.0 "
@@ -44,6 +46,7 @@ EMOJI_SOURCES = (
     ),
     EmojiSource(
         "emoji-datasource-google",
+        "16.0.0",
         "google",
         "Apache 2.0",
         "Noto Emoji, Copyright Google Inc., Apache License 2.0 (via the npm package emoji-datasource-google)",
@@ -93,9 +96,9 @@ def _emoji_images_from_tarball(tarball: Path, vendor: str) -> list[Image.Image]:
 def load_emoji(cache_dir: Path | None = None) -> tuple[torch.Tensor, DatasetInfo]:
     """Both emoji sets as (N, 3, 64, 64) uint8, fetched once with `npm pack` and cached."""
     cache_dir = cache_dir or default_cache_dir()
-    cache_file = cache_dir / "emoji-64.pt"
+    cache_file = cache_dir / "emoji-64-v16.pt"
     info = DatasetInfo(
-        name="emoji: " + " + ".join(source.package for source in EMOJI_SOURCES),
+        name="emoji: " + " + ".join(f"{source.package}@{source.version}" for source in EMOJI_SOURCES),
         licence="; ".join(f"{source.vendor}: {source.licence}" for source in EMOJI_SOURCES),
         attribution="; ".join(source.attribution for source in EMOJI_SOURCES),
     )
@@ -107,7 +110,7 @@ def load_emoji(cache_dir: Path | None = None) -> tuple[torch.Tensor, DatasetInfo
         for source in EMOJI_SOURCES:
             log.info("fetching %s with npm pack", source.package)
             result = subprocess.run(
-                ["npm", "pack", "--silent", source.package],
+                ["npm", "pack", "--silent", f"{source.package}@{source.version}"],
                 cwd=workdir,
                 capture_output=True,
                 text=True,
@@ -116,7 +119,9 @@ def load_emoji(cache_dir: Path | None = None) -> tuple[torch.Tensor, DatasetInfo
             tarball = Path(workdir) / result.stdout.strip().splitlines()[-1]
             tensors.append(images_to_tensor(_emoji_images_from_tarball(tarball, source.vendor)))
     images = torch.cat(tensors)
-    torch.save(images, cache_file)
+    partial = cache_file.with_name(cache_file.name + ".partial")
+    torch.save(images, partial)
+    partial.replace(cache_file)
     return images, info
 
 

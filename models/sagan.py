@@ -39,11 +39,12 @@ class SAGANConfig:
     attn_key_pool: int = 1  # 1: full N×N maps as in the reference; 2: keys pooled 2×2 (BigGAN, TF SAGAN)
 
     def __post_init__(self) -> None:
+        for name, upper in (("image_size", 4096), ("z_dim", 1024), ("g_conv_dim", 512), ("d_conv_dim", 512), ("attn_key_pool", 8)):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 < value <= upper:
+                raise ValueError(f"{name} must be an integer in 1..{upper}, got {value!r}")
         if self.image_size != SUPPORTED_IMAGE_SIZE:
             raise ValueError(f"image_size must be {SUPPORTED_IMAGE_SIZE}, got {self.image_size}")
-        for name in ("z_dim", "g_conv_dim", "d_conv_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.g_conv_dim % 8 or self.d_conv_dim % 8:
             raise ValueError("g_conv_dim and d_conv_dim must be multiples of 8 (attention uses C/8 channels)")
         if self.attn_key_pool not in (1, 2):

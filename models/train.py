@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
 SAMPLE_GRID_SEED = 1234
+RESUME_MUST_MATCH = ("data", "batch_size", "seed", "g_lr", "d_lr", "ema_decay", "diff_augment")
 
 
 @dataclass
@@ -177,10 +178,18 @@ def train(options: TrainOptions) -> Path:
     start_step = 0
     history: list[dict[str, float]] = []
     state_path = out_dir / STATE_FILE
-    if options.resume and state_path.exists():
+    if options.resume:
+        if not state_path.exists():
+            raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
         state = torch.load(state_path, map_location=dist_info.device, weights_only=True)
         if state["config"] != config.to_dict():
             raise ValueError(f"{state_path} was trained with {state['config']}, not {config.to_dict()}")
+        saved = state["options"]
+        current = {k: str(v) for k, v in asdict(options).items()}
+        changed = [key for key in RESUME_MUST_MATCH if saved.get(key) != current[key]]
+        if changed:
+            details = ", ".join(f"{key} was {saved.get(key)!r}, now {current[key]!r}" for key in changed)
+            raise ValueError(f"--resume: {state_path} was trained differently: {details}")
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         generator_ema.load_state_dict(state["generator_ema"])

@@ -1,4 +1,5 @@
-// The explorer page: fetch a sample's attention once, then colour any query's map on a canvas.
+// The explorer page: fetch a sample's attention matrix once (raw float32), then colour any
+// query's map on a canvas with no round-trip per pointer move.
 // Rows ("where this pixel looks") lie on the key grid; columns ("what looks at this pixel") on the
 // query grid. Both are scaled by their maximum for display, exactly as the PNG endpoint does.
 
@@ -16,19 +17,6 @@ const ui = {
   mapStack: $("map-stack"), imageMarker: $("image-marker"), mapMarker: $("map-marker"), status: $("status"),
   layerList: $("layer-list"), mapCaption: $("map-caption"),
 };
-
-const HALF_TO_FLOAT = (() => {
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const fraction = h & 0x3ff;
-    if (exponent === 0) table[h] = sign * fraction * 2 ** -24;
-    else if (exponent === 31) table[h] = fraction ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-  }
-  return table;
-})();
 
 function clampInt(value, low, high, fallback) {
   const n = Number.parseInt(value, 10);
@@ -77,14 +65,9 @@ async function fetchOk(url) {
 function attentionMatrix(seed, layer) {
   const key = `${seed}/${layer}`;
   if (!matrixCache.has(key)) {
-    const promise = fetchOk(`${apiBase}/samples/${seed}/attention.f16?layer=${encodeURIComponent(layer)}`)
+    const promise = fetchOk(`${apiBase}/samples/${seed}/attention.f32?layer=${encodeURIComponent(layer)}`)
       .then((response) => response.arrayBuffer())
-      .then((buffer) => {
-        const halves = new Uint16Array(buffer);
-        const values = new Float32Array(halves.length);
-        for (let i = 0; i < halves.length; i++) values[i] = HALF_TO_FLOAT[halves[i]];
-        return values;
-      });
+      .then((buffer) => new Float32Array(buffer));
     promise.catch(() => matrixCache.delete(key));
     matrixCache.set(key, promise);
     while (matrixCache.size > MATRIX_CACHE_LIMIT) matrixCache.delete(matrixCache.keys().next().value);
@@ -266,7 +249,8 @@ function bindControls() {
     if (event.target instanceof HTMLInputElement && event.target.type !== "checkbox" && event.target.type !== "radio") return;
     if (event.target instanceof HTMLSelectElement) return;
     const layer = layersByName.get(state.layer);
-    const step = event.shiftKey ? imageSize / layer.query_grid : 1;
+    const grid = state.direction === "row" ? layer.query_grid : layer.key_grid;
+    const step = event.shiftKey ? imageSize / grid : 1;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     const move = moves[event.key];
     if (!move) return;

@@ -49,6 +49,15 @@ def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np
         raise query_error(parameter, message, where) from None
 
 
+def _capped(request: Request, layer: str, matrix: np.ndarray) -> np.ndarray:
+    limit = request.app.state.settings.max_matrix_bytes
+    if matrix.nbytes > limit:
+        raise HTTPException(
+            413, f"{layer} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
+        )
+    return matrix
+
+
 def _png(rgb: np.ndarray) -> Response:
     return Response(render.encode_png(rgb), media_type="image/png", headers=IMMUTABLE)
 
@@ -182,12 +191,7 @@ async def attention_values(
 async def attention_matrix(request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view = resolve_layer(service, layer)
-    matrix = sample.attention[view.name]
-    limit = request.app.state.settings.max_matrix_bytes
-    if matrix.nbytes > limit:
-        raise HTTPException(
-            413, f"{view.name} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
-        )
+    matrix = _capped(request, view.name, sample.attention[view.name])
     buffer = io.BytesIO()
     np.save(buffer, matrix)
     filename = f"{service.name}-{sample.seed}-{view.name}.npy"
@@ -196,12 +200,16 @@ async def attention_matrix(request: Request, service: ModelDep, sample: SampleDe
 
 
 @router.get(
-    "/models/{model}/samples/{seed}/attention.f16",
-    summary="The whole attention matrix of a layer, as little-endian float16, for the page",
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "float16 (N, M), row-major"}},
+    "/models/{model}/samples/{seed}/attention.f32",
+    summary="The whole attention matrix of a layer, as raw little-endian float32, for the page",
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M), row-major, no header"},
+        413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
+    },
 )
-async def attention_matrix_f16(service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix_raw(request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
     view = resolve_layer(service, layer)
-    payload = sample.attention[view.name].astype("<f2").tobytes()
+    matrix = _capped(request, view.name, sample.attention[view.name])
+    payload = matrix.astype("<f4", copy=False).tobytes()
     headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
     return Response(payload, media_type="application/octet-stream", headers=headers)

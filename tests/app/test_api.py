@@ -84,6 +84,15 @@ def test_heatmap_png_is_the_coloured_row_computed_by_hand(client: TestClient, ch
     assert np.abs(actual.astype(int) - expected.astype(int)).max() <= 2
 
 
+def test_marker_outlines_the_query_cell(client: TestClient) -> None:
+    params = {"x": 6, "y": 6, "layer": "attn2", "size": 64, "marker": "true", "colormap": "gray"}
+    marked = decode(client.get(f"{BASE}/9/heatmap.png", params=params).content)
+    plain = decode(client.get(f"{BASE}/9/heatmap.png", params={**params, "marker": "false"}).content)
+    changed = np.argwhere((marked != plain).any(axis=2))
+    # cell (row 3, col 3) of the 32×32 grid covers pixels 6–7; the outline is drawn on it, rim one pixel out
+    assert changed.min(axis=0).tolist() == [5, 5] and changed.max(axis=0).tolist() == [8, 8]
+
+
 def test_heatmap_overlay_blends_over_the_sample(client: TestClient, checkpoint_path: Path) -> None:
     params = {"x": 1, "y": 1, "layer": "attn1", "overlay": "true", "opacity": 0.0}
     transparent = decode(client.get(f"{BASE}/9/heatmap.png", params=params).content)
@@ -101,10 +110,12 @@ def test_full_matrix_npy_matches_by_hand(client: TestClient, checkpoint_path: Pa
     np.testing.assert_allclose(matrix, maps["attn1"], rtol=1e-4, atol=1e-7)
 
 
-def test_float16_matrix_for_the_page(client: TestClient) -> None:
-    response = client.get(f"{BASE}/2/attention.f16")
+def test_raw_float32_matrix_for_the_page(client: TestClient, checkpoint_path: Path) -> None:
+    response = client.get(f"{BASE}/2/attention.f32")
     assert response.headers["x-query-grid"] == "32" and response.headers["x-key-grid"] == "32"
-    assert len(response.content) == 1024 * 1024 * 2
+    matrix = np.frombuffer(response.content, dtype="<f4").reshape(1024, 1024)
+    _, maps = by_hand(checkpoint_path, 2)
+    np.testing.assert_allclose(matrix, maps["attn2"], rtol=1e-4, atol=1e-7)
 
 
 def test_colormap_lut_endpoint(client: TestClient) -> None:
@@ -156,3 +167,23 @@ def test_openapi_documents_both_directions(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "where this pixel looks" in schema["info"]["description"].lower()
     assert f"/api/models/{{model}}/samples/{{seed}}/heatmap.png" in schema["paths"]
+
+
+def test_pooled_key_grid_through_the_api(tmp_path: Path) -> None:
+    from app.main import create_app
+    from app.settings import Settings
+    from models.checkpoint import save_checkpoint
+    from models.sagan import SAGANConfig
+    from tests.conftest import tiny_generator
+
+    config = SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, attn_key_pool=2)
+    path = tmp_path / "pooled.pt"
+    save_checkpoint(path, config, tiny_generator(config), None, {"steps": 1})
+    with TestClient(create_app(Settings(checkpoint=path, model_name="tiny"))) as client:
+        layers = client.get("/api/models").json()["models"][0]["layers"]
+        assert [(l["query_grid"], l["key_grid"]) for l in layers] == [(16, 8), (32, 16)]
+        row = client.get(f"{BASE}/1/attention", params={"x": 63, "y": 0}).json()
+        assert row["shape"] == [16, 16] and row["cell"]["index"] == 31 and row["sum"] == pytest.approx(1.0, abs=1e-5)
+        column = client.get(f"{BASE}/1/attention", params={"x": 63, "y": 0, "direction": "column"}).json()
+        assert column["shape"] == [32, 32] and column["cell"] == {"row": 0, "col": 15, "index": 15, "grid": 16}
+        assert client.get(f"{BASE}/1/heatmap.png", params={"x": 6, "y": 6, "marker": "true"}).status_code == 200

@@ -66,7 +66,7 @@ def test_full_matrix_responses_are_capped_deliberately(checkpoint_path: Path) ->
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/../app/main.py", "/static/%2e%2e/app/main.py", "/static/..%2fapp%2fmain.py", "/static/%2e%2e%2fpyproject.toml"],
+    ["/static/%2e%2e/app/main.py", "/static/..%2fapp%2fmain.py", "/static/%2e%2e%2fpyproject.toml", "/static/%2fetc%2fpasswd"],
 )
 def test_static_paths_cannot_be_traversed(client: TestClient, path: str) -> None:
     response = client.get(path)

@@ -43,9 +43,10 @@ def wait_for_map(page, x: int, y: int, layer: str, direction: str) -> None:
 def assert_same_map(shown: np.ndarray, expected: np.ndarray) -> None:
     assert shown.shape == expected.shape
     difference = np.abs(shown.astype(int) - expected.astype(int))
-    # The page colours float16 values, so a value near a LUT boundary may land one entry over.
-    assert difference.max() <= 8, f"largest channel difference {difference.max()}"
-    assert difference.mean() < 0.5, f"mean channel difference {difference.mean():.2f}"
+    # The page divides in float64 and the server in float32: a value exactly on a LUT boundary may
+    # land one entry over, nothing more.
+    assert difference.max() <= 4, f"largest channel difference {difference.max()}"
+    assert (difference.max(axis=2) == 0).mean() > 0.99
 
 
 def test_clicking_a_pixel_shows_the_map_the_api_returns(page, server_url: str) -> None:

@@ -98,3 +98,21 @@ def test_concurrent_threads_each_see_only_their_own_maps(generator: Generator) -
         for copy in results[seed]:
             torch.testing.assert_close(copy, expected[seed][0])
     assert count_forward_hooks(generator) == 0
+
+
+@torch.no_grad()
+def test_pooled_keys_give_maps_on_the_coarser_key_grid() -> None:
+    from models.sagan import SAGANConfig
+    from tests.conftest import tiny_generator
+
+    generator = tiny_generator(SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, attn_key_pool=2))
+    z = sample_latents([5], generator.config.z_dim)
+    with AttentionCapture(generator, ["attn2"]) as capture:
+        generator(z)
+    features = features_entering(generator, z)["attn2"]
+    layer = generator.attn2
+    query = layer.query_conv(features).flatten(2)  # (1, C/8, 1024)
+    key = torch.nn.functional.max_pool2d(layer.key_conv(features), 2).flatten(2)  # (1, C/8, 256)
+    expected = torch.softmax(torch.einsum("bcn,bcm->bnm", query, key), dim=-1)
+    assert capture.maps["attn2"].shape == (1, 1024, 256)
+    torch.testing.assert_close(capture.maps["attn2"], expected, rtol=1e-5, atol=1e-7)

@@ -73,6 +73,14 @@ def test_fixed_seed_is_deterministic_and_resume_continues_exactly(image_folder: 
     assert not torch.equal(generator_state(tmp_path / "a")["l1.1.weight"], generator_state(tmp_path / "d")["l1.1.weight"])
 
 
+def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        train(options(image_folder, tmp_path / "none", resume=True))
+    train(options(image_folder, tmp_path / "e", steps=2))
+    with pytest.raises(ValueError, match="seed was '0', now '3'"):
+        train(options(image_folder, tmp_path / "e", steps=4, seed=3, resume=True))
+
+
 def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
