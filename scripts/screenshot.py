@@ -1,0 +1,30 @@
+"""Screenshot of the explorer page for the README: `.venv/bin/python scripts/screenshot.py OUT.png [URL]`.
+
+Needs a running server (default http://127.0.0.1:8000) and Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from playwright.sync_api import sync_playwright
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def main() -> int:
+    out = sys.argv[1]
+    url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=3&x=24&y=20&layer=attn2&direction=row"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1240, "height": 860})
+        page.goto(url)
+        page.wait_for_selector("#heatmap[data-painted]")
+        page.wait_for_function("document.getElementById('sample').complete")
+        page.screenshot(path=out, full_page=True)
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
