@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAGAN_ATTN_", protected_namespaces=())
 
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file to serve")
-    model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="name in URLs; default: file stem")
+    model_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="name in URLs; default: file stem"
+    )
     cache_bytes: int = Field(32 * 2**20, ge=8 * 2**20, le=2**40, description="bound of the sample cache, in bytes")
     max_matrix_bytes: int = Field(64 * 2**20, ge=0, description="largest full-matrix .npy response, in bytes")
     torch_threads: int = Field(2, ge=1, le=256, description="intra-op threads for forward passes")

@@ -15,7 +15,6 @@ import os
 import platform
 import random
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -77,7 +76,9 @@ def heatmap_path(model: str, seed: int, rng: random.Random) -> str:
     return f"/api/models/{model}/samples/{seed}/heatmap.png?layer={layer}&x={x}&y={y}&direction={direction}"
 
 
-async def load_test(port: int, model: str, clients: int, duration: float, max_requests: int) -> tuple[list[float], float, int]:
+async def load_test(
+    port: int, model: str, clients: int, duration: float, max_requests: int
+) -> tuple[list[float], float, int]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration
@@ -184,7 +185,13 @@ def hover_latencies(url: str, moves: int) -> list[float]:
     timestamp to the moment the new map is on the canvas (ready for the next composited frame)."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     latencies = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
@@ -220,7 +227,9 @@ def machine_description() -> str:
 def start_server(checkpoint: Path, port: int, cache_mib: int) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "SAGAN_ATTN_CACHE_BYTES": str(cache_mib * 2**20)}
     command = [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -290,14 +299,26 @@ def main(argv: list[str] | None = None) -> int:
         new = asyncio.run(new_sample_latencies(args.port, model, 50, 10_000_000))
         new_p50 = percentile(new, 0.5)
         rows.append(
-            Row("new sample end to end p50 / p99", f"{ms(new_p50)} / {ms(percentile(new, 0.99))}", "≤ 20 ms p50", verdict(new_p50 <= 0.020))
+            Row(
+                "new sample end to end p50 / p99",
+                f"{ms(new_p50)} / {ms(percentile(new, 0.99))}",
+                "≤ 20 ms p50",
+                verdict(new_p50 <= 0.020),
+            )
         )
 
         naive = naive_click_latencies(args.checkpoint, 40)
         naive_p50 = percentile(naive, 0.5)
         speedup = naive_p50 / heatmap_p50
         rows.append(Row("naive click (forward + matplotlib savefig) p50", ms(naive_p50), "–", "–"))
-        rows.append(Row("speed-up of a cached heatmap over the naive click", f"{speedup:,.0f}×", "≥ 100×", verdict(speedup >= 100)))
+        rows.append(
+            Row(
+                "speed-up of a cached heatmap over the naive click",
+                f"{speedup:,.0f}×",
+                "≥ 100×",
+                verdict(speedup >= 100),
+            )
+        )
 
         errors = asyncio.run(view_distinct_seeds(args.port, model, args.distinct_seeds, 20_000_000))
         rss, peak = rss_mib(process.pid)

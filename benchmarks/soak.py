@@ -21,7 +21,9 @@ from benchmarks.bench_explorer import Connection, heatmap_path, machine_descript
 CACHED_SEEDS = range(16)
 
 
-async def soak(port: int, model: str, total: int, clients: int, new_fraction: float, samples: list[tuple[int, float]], pid: int) -> int:
+async def soak(
+    port: int, model: str, total: int, clients: int, new_fraction: float, samples: list[tuple[int, float]], pid: int
+) -> int:
     counter = {"sent": 0, "errors": 0, "next_new_seed": 50_000_000}
     checkpoint_every = max(total // 10, 1)
 
@@ -61,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[tuple[int, float]] = []
     try:
         start = time.perf_counter()
-        errors = asyncio.run(soak(args.port, model, args.requests, args.clients, args.new_fraction, samples, process.pid))
+        errors = asyncio.run(
+            soak(args.port, model, args.requests, args.clients, args.new_fraction, samples, process.pid)
+        )
         elapsed = time.perf_counter() - start
         rss_now, rss_peak = rss_mib(process.pid)
     finally:

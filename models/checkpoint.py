@@ -112,13 +112,17 @@ def _describe_mismatch(error: RuntimeError) -> str:
 
 
 def _build(path: Path, module: torch.nn.Module, state: Any, what: str) -> None:
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise CheckpointError(f"{path}: '{what}' must be a state dict of named tensors")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise CheckpointError(f"{path}: {what} does not match the architecture: {_describe_mismatch(error)}") from None
-    non_finite = [key for key, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    non_finite = [
+        key for key, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    ]
     if non_finite:
         raise CheckpointError(f"{path}: {what} holds NaN or infinite values in {non_finite[:3]}; did training diverge?")
     module.eval()

@@ -24,7 +24,9 @@ class LayerStatistics:
     gamma: float
     entropy_fraction: float  # mean row entropy / log(number of keys); 1.0 is uniform attention
     mean_distance_px: float  # mean distance from query to attended key, in output pixels
-    query_variation: float  # mean total-variation distance of a row from the sample's average row; 0 = every query looks alike
+    query_variation: (
+        float  # mean total-variation distance of a row from the sample's average row; 0 = every query looks alike
+    )
     seeds: int
 
 

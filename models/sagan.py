@@ -39,7 +39,13 @@ class SAGANConfig:
     attn_key_pool: int = 1  # 1: full N×N maps as in the reference; 2: keys pooled 2×2 (BigGAN, TF SAGAN)
 
     def __post_init__(self) -> None:
-        for name, upper in (("image_size", 4096), ("z_dim", 1024), ("g_conv_dim", 512), ("d_conv_dim", 512), ("attn_key_pool", 8)):
+        for name, upper in (
+            ("image_size", 4096),
+            ("z_dim", 1024),
+            ("g_conv_dim", 512),
+            ("d_conv_dim", 512),
+            ("attn_key_pool", 8),
+        ):
             value = getattr(self, name)
             if type(value) is not int or not 0 < value <= upper:
                 raise ValueError(f"{name} must be an integer in 1..{upper}, got {value!r}")

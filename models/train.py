@@ -116,14 +116,17 @@ def image_grid(images: torch.Tensor, columns: int = 8) -> Image.Image:
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
     effective = min(decay, (1 + step) / (10 + step))
     with torch.no_grad():
-        for ema_param, param in zip(ema.parameters(), model.parameters()):
+        for ema_param, param in zip(ema.parameters(), model.parameters(), strict=True):
             ema_param.lerp_(param, 1 - effective)
-        for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
             ema_buffer.copy_(buffer)
 
 
 def gammas(generator: Generator) -> dict[str, float]:
-    return {layer.name: float(getattr(generator, layer.name).gamma.detach()) for layer in generator_attention_layers(generator.config)}
+    return {
+        layer.name: float(getattr(generator, layer.name).gamma.detach())
+        for layer in generator_attention_layers(generator.config)
+    }
 
 
 def plot_losses(history: list[dict[str, float]], path: Path) -> None:

@@ -143,7 +143,7 @@ function updateReadout(layer, cell, stats) {
   $("readout-pixel").textContent = `(x ${state.x}, y ${state.y}) of ${imageSize}×${imageSize}`;
   $("readout-cell").textContent = `row ${cell.row}, col ${cell.col}, index ${cell.index} on the ${cell.grid}×${cell.grid} ${gridName} grid`;
   $("readout-mapping").textContent = `${perCell}×${perCell} pixels per cell: x ${x0}–${x0 + perCell - 1}, y ${y0}–${y0 + perCell - 1}`;
-  $("readout-gamma").textContent = `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.05 ? " (near 0: this layer barely uses attention)" : ""}`;
+  $("readout-gamma").textContent = `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.01 ? " (near 0: this layer barely uses attention)" : ""}`;
   $("readout-stats").textContent = state.direction === "row"
     ? `row over ${layer.key_grid}×${layer.key_grid} keys, sum ${stats.total.toFixed(3)}, max ${stats.peak.toExponential(3)}`
     : `column over ${layer.query_grid}×${layer.query_grid} queries, sum ${stats.total.toFixed(3)} (columns need not sum to 1), max ${stats.peak.toExponential(3)}`;

@@ -26,6 +26,7 @@ from app.routes.deps import (
     resolve_layer,
 )
 
+
 class ErrorMessage(BaseModel):
     detail: str
 
@@ -188,7 +189,9 @@ async def attention_values(
         413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
     },
 )
-async def attention_matrix(request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix(
+    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
+) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view = resolve_layer(service, layer)
     matrix = _capped(request, view.name, sample.attention[view.name])
@@ -207,7 +210,9 @@ async def attention_matrix(request: Request, service: ModelDep, sample: SampleDe
         413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
     },
 )
-async def attention_matrix_raw(request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None) -> Response:
+async def attention_matrix_raw(
+    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
+) -> Response:
     view = resolve_layer(service, layer)
     matrix = _capped(request, view.name, sample.attention[view.name])
     payload = matrix.astype("<f4", copy=False).tobytes()

@@ -38,8 +38,11 @@ def test_models_lists_layers_with_grids_and_gamma(client: TestClient) -> None:
     assert body["default"] == "tiny"
     (model,) = body["models"]
     assert model["default_layer"] == "attn2"
-    assert [(l["name"], l["query_grid"], l["key_grid"]) for l in model["layers"]] == [("attn1", 16, 16), ("attn2", 32, 32)]
-    assert [l["gamma"] for l in model["layers"]] == pytest.approx([0.5, -0.7])
+    assert [(layer["name"], layer["query_grid"], layer["key_grid"]) for layer in model["layers"]] == [
+        ("attn1", 16, 16),
+        ("attn2", 32, 32),
+    ]
+    assert [layer["gamma"] for layer in model["layers"]] == pytest.approx([0.5, -0.7])
     assert model["training"]["attribution"] == "made in the test"
 
 
@@ -150,7 +153,9 @@ def test_same_seed_same_image_across_app_restarts(client: TestClient, checkpoint
         ("/api/models/nope/samples/1.png", 404, "unknown model 'nope'"),
     ],
 )
-def test_bad_input_gets_a_4xx_that_says_what_is_allowed(client: TestClient, url: str, status: int, fragment: str) -> None:
+def test_bad_input_gets_a_4xx_that_says_what_is_allowed(
+    client: TestClient, url: str, status: int, fragment: str
+) -> None:
     response = client.get(url)
     assert response.status_code == status
     assert fragment in response.text
@@ -166,7 +171,7 @@ def test_page_hands_models_to_the_script_through_data_attributes(client: TestCli
 def test_openapi_documents_both_directions(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "where this pixel looks" in schema["info"]["description"].lower()
-    assert f"/api/models/{{model}}/samples/{{seed}}/heatmap.png" in schema["paths"]
+    assert "/api/models/{model}/samples/{seed}/heatmap.png" in schema["paths"]
 
 
 def test_pooled_key_grid_through_the_api(tmp_path: Path) -> None:
@@ -181,7 +186,7 @@ def test_pooled_key_grid_through_the_api(tmp_path: Path) -> None:
     save_checkpoint(path, config, tiny_generator(config), None, {"steps": 1})
     with TestClient(create_app(Settings(checkpoint=path, model_name="tiny"))) as client:
         layers = client.get("/api/models").json()["models"][0]["layers"]
-        assert [(l["query_grid"], l["key_grid"]) for l in layers] == [(16, 8), (32, 16)]
+        assert [(layer["query_grid"], layer["key_grid"]) for layer in layers] == [(16, 8), (32, 16)]
         row = client.get(f"{BASE}/1/attention", params={"x": 63, "y": 0}).json()
         assert row["shape"] == [16, 16] and row["cell"]["index"] == 31 and row["sum"] == pytest.approx(1.0, abs=1e-5)
         column = client.get(f"{BASE}/1/attention", params={"x": 63, "y": 0, "direction": "column"}).json()

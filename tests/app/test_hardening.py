@@ -66,7 +66,12 @@ def test_full_matrix_responses_are_capped_deliberately(checkpoint_path: Path) ->
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/%2e%2e/app/main.py", "/static/..%2fapp%2fmain.py", "/static/%2e%2e%2fpyproject.toml", "/static/%2fetc%2fpasswd"],
+    [
+        "/static/%2e%2e/app/main.py",
+        "/static/..%2fapp%2fmain.py",
+        "/static/%2e%2e%2fpyproject.toml",
+        "/static/%2fetc%2fpasswd",
+    ],
 )
 def test_static_paths_cannot_be_traversed(client: TestClient, path: str) -> None:
     response = client.get(path)
@@ -93,4 +98,17 @@ def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                assert parameter["name"] in {"model", "seed", "layer", "x", "y", "direction", "colormap", "overlay", "opacity", "size", "marker", "name"}, (path, parameter["name"])
+                assert parameter["name"] in {
+                    "model",
+                    "seed",
+                    "layer",
+                    "x",
+                    "y",
+                    "direction",
+                    "colormap",
+                    "overlay",
+                    "opacity",
+                    "size",
+                    "marker",
+                    "name",
+                }, (path, parameter["name"])

@@ -37,7 +37,9 @@ def test_api_never_fails_on_the_server_and_matches_its_schema(api_schema: object
         def call_and_validate(case: schemathesis.Case, data: st.DataObject) -> None:
             # Steer most cases to names that exist, so generated data reaches the rendering code.
             if case.path_parameters and "model" in case.path_parameters:
-                case.path_parameters["model"] = data.draw(st.sampled_from(["tiny", "tiny", case.path_parameters["model"]]))
+                case.path_parameters["model"] = data.draw(
+                    st.sampled_from(["tiny", "tiny", case.path_parameters["model"]])
+                )
             for name, known in (("layer", ["attn1", "attn2"]), ("colormap", ["viridis", "magma"])):
                 if case.query and name in case.query:
                     case.query[name] = data.draw(st.sampled_from([*known, case.query[name]]))

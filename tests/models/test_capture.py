@@ -61,7 +61,7 @@ def test_capture_without_a_forward_pass_says_so(generator: Generator) -> None:
     with AttentionCapture(generator, ["attn2"]) as capture:
         pass
     with pytest.raises(RuntimeError, match="no forward pass reached"):
-        capture.maps
+        _ = capture.maps
 
 
 @torch.no_grad()

@@ -23,8 +23,12 @@ def test_emoji_tarball_images_are_composited_onto_white(tmp_path: Path) -> None:
     red_square = transparent.copy()
     red_square[16:48, 16:48] = [255, 0, 0, 255]
     with tarfile.open(tarball, "w:gz") as archive:
-        for name, rgba in (("package/img/test/64/empty.png", transparent), ("package/img/test/64/red.png", red_square),
-                           ("package/img/test/32/ignored.png", red_square), ("package/README.md", None)):
+        for name, rgba in (
+            ("package/img/test/64/empty.png", transparent),
+            ("package/img/test/64/red.png", red_square),
+            ("package/img/test/32/ignored.png", red_square),
+            ("package/README.md", None),
+        ):
             data = png_bytes(rgba) if rgba is not None else b"readme"
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -31,8 +31,15 @@ def image_folder(tmp_path: Path) -> Path:
 
 def options(folder: Path, out: Path, **changes: object) -> TrainOptions:
     base = dict(
-        data=str(folder), out_dir=out, steps=4, batch_size=4, g_conv_dim=8, d_conv_dim=8, z_dim=8,
-        sample_every=2, checkpoint_every=2,
+        data=str(folder),
+        out_dir=out,
+        steps=4,
+        batch_size=4,
+        g_conv_dim=8,
+        d_conv_dim=8,
+        z_dim=8,
+        sample_every=2,
+        checkpoint_every=2,
     )
     base.update(changes)
     return TrainOptions(**base)
@@ -70,7 +77,9 @@ def test_fixed_seed_is_deterministic_and_resume_continues_exactly(image_folder: 
     assert_same_state(generator_state(tmp_path / "a"), generator_state(tmp_path / "c"))
 
     train(options(image_folder, tmp_path / "d", seed=1))
-    assert not torch.equal(generator_state(tmp_path / "a")["l1.1.weight"], generator_state(tmp_path / "d")["l1.1.weight"])
+    assert not torch.equal(
+        generator_state(tmp_path / "a")["l1.1.weight"], generator_state(tmp_path / "d")["l1.1.weight"]
+    )
 
 
 def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, tmp_path: Path) -> None:
@@ -84,9 +93,29 @@ def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, t
 def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "app.cli", "train", "--data", str(image_folder), "--out", str(out), "--steps", "2",
-        "--batch-size", "4", "--conv-dim", "8", "--sample-every", "2", "--checkpoint-every", "2",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "app.cli",
+        "train",
+        "--data",
+        str(image_folder),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--conv-dim",
+        "8",
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "2",
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env=environment)
