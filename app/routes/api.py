@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from app import render
 from models.capture import count_forward_hooks
+from app.explorer import ModelService, Sample
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -48,15 +49,6 @@ def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np
     except KeyError:
         message = f"unknown colormap {colormap[:64]!r}; use a matplotlib name such as viridis (see /api/colormaps)"
         raise query_error(parameter, message, where) from None
-
-
-def _capped(request: Request, layer: str, matrix: np.ndarray) -> np.ndarray:
-    limit = request.app.state.settings.max_matrix_bytes
-    if matrix.nbytes > limit:
-        raise HTTPException(
-            413, f"{layer} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
-        )
-    return matrix
 
 
 def _png(rgb: np.ndarray) -> Response:
@@ -181,23 +173,37 @@ async def attention_values(
     }
 
 
+def _matrix_responses(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"content": {"application/octet-stream": {}}, "description": description},
+        413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
+    }
+
+
+def _whole_matrix(request: Request, service: ModelService, sample: Sample, layer: str | None) -> tuple[str, np.ndarray]:
+    view = resolve_layer(service, layer)
+    matrix = sample.attention[view.name]
+    limit = request.app.state.settings.max_matrix_bytes
+    if matrix.nbytes > limit:
+        raise HTTPException(
+            413, f"{view.name} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
+        )
+    return view.name, matrix
+
+
 @router.get(
     "/models/{model}/samples/{seed}/attention.npy",
     summary="The whole attention matrix of a layer, as .npy",
-    responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M) array"},
-        413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
-    },
+    responses=_matrix_responses("float32 (N, M) array"),
 )
 async def attention_matrix(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
-    view = resolve_layer(service, layer)
-    matrix = _capped(request, view.name, sample.attention[view.name])
+    name, matrix = _whole_matrix(request, service, sample, layer)
     buffer = io.BytesIO()
     np.save(buffer, matrix)
-    filename = f"{service.name}-{sample.seed}-{view.name}.npy"
+    filename = f"{service.name}-{sample.seed}-{name}.npy"
     headers = {**IMMUTABLE, "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
@@ -205,16 +211,12 @@ async def attention_matrix(
 @router.get(
     "/models/{model}/samples/{seed}/attention.f32",
     summary="The whole attention matrix of a layer, as raw little-endian float32, for the page",
-    responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "float32 (N, M), row-major, no header"},
-        413: {"model": ErrorMessage, "description": "matrix larger than the server's max_matrix_bytes"},
-    },
+    responses=_matrix_responses("float32 (N, M), row-major, no header; grids in X-Query-Grid and X-Key-Grid"),
 )
 async def attention_matrix_raw(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
-    view = resolve_layer(service, layer)
-    matrix = _capped(request, view.name, sample.attention[view.name])
-    payload = matrix.astype("<f4", copy=False).tobytes()
+    name, matrix = _whole_matrix(request, service, sample, layer)
+    view = service.layers[name]
     headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
-    return Response(payload, media_type="application/octet-stream", headers=headers)
+    return Response(matrix.astype("<f4", copy=False).tobytes(), media_type="application/octet-stream", headers=headers)
