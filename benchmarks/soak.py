@@ -24,7 +24,7 @@ CACHED_SEEDS = range(16)
 async def soak(
     port: int, model: str, total: int, clients: int, new_fraction: float, samples: list[tuple[int, float]], pid: int
 ) -> int:
-    counter = {"sent": 0, "errors": 0, "next_new_seed": 50_000_000}
+    counter = {"sent": 0, "done": 0, "errors": 0, "next_new_seed": 50_000_000}
     checkpoint_every = max(total // 10, 1)
 
     async def client(index: int) -> None:
@@ -39,8 +39,9 @@ async def soak(
                 else:
                     seed = rng.choice(CACHED_SEEDS)
                 counter["errors"] += await connection.get(heatmap_path(model, seed, rng)) != 200
-                if counter["sent"] % checkpoint_every == 0:
-                    samples.append((counter["sent"], rss_mib(pid)[0]))
+                counter["done"] += 1
+                if counter["done"] % checkpoint_every == 0:
+                    samples.append((counter["done"], rss_mib(pid)[0]))
         finally:
             connection.close()
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Soak: {args.requests:,} requests, {args.clients} clients, {args.new_fraction:.0%} new seeds, "
         f"cache bound {args.cache_mib} MiB, {elapsed:.1f} s ({args.requests / elapsed:,.0f} req/s)\n"
     )
-    print("| requests sent | server RSS (MiB) |")
+    print("| requests answered | server RSS (MiB) |")
     print("|---|---|")
     for sent, rss in samples:
         print(f"| {sent:,} | {rss:.0f} |")
