@@ -249,7 +249,7 @@ def train(options: TrainOptions) -> Path:
         update_ema(generator_ema, generator, step, options.ema_decay)
 
         layer_gammas = gammas(generator)
-        entry = {"step": step + 1, "d_loss": float(d_loss), "g_loss": float(g_loss)}
+        entry = {"step": step + 1, "d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
         entry.update({f"gamma_{name}": value for name, value in layer_gammas.items()})
         history.append(entry)
         if dist_info.is_main:
