@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from app import render
 from models.capture import count_forward_hooks
-from app.explorer import ModelService, Sample
+from app.explorer import LayerView, ModelService, Sample
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -180,7 +180,9 @@ def _matrix_responses(description: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _whole_matrix(request: Request, service: ModelService, sample: Sample, layer: str | None) -> tuple[str, np.ndarray]:
+def _whole_matrix(
+    request: Request, service: ModelService, sample: Sample, layer: str | None
+) -> tuple[LayerView, np.ndarray]:
     view = resolve_layer(service, layer)
     matrix = sample.attention[view.name]
     limit = request.app.state.settings.max_matrix_bytes
@@ -188,7 +190,7 @@ def _whole_matrix(request: Request, service: ModelService, sample: Sample, layer
         raise HTTPException(
             413, f"{view.name} is {matrix.nbytes:,} bytes, over this server's {limit:,}; fetch rows with /attention"
         )
-    return view.name, matrix
+    return view, matrix
 
 
 @router.get(
@@ -200,10 +202,10 @@ async def attention_matrix(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
-    name, matrix = _whole_matrix(request, service, sample, layer)
+    view, matrix = _whole_matrix(request, service, sample, layer)
     buffer = io.BytesIO()
     np.save(buffer, matrix)
-    filename = f"{service.name}-{sample.seed}-{name}.npy"
+    filename = f"{service.name}-{sample.seed}-{view.name}.npy"
     headers = {**IMMUTABLE, "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
@@ -216,7 +218,6 @@ async def attention_matrix(
 async def attention_matrix_raw(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
-    name, matrix = _whole_matrix(request, service, sample, layer)
-    view = service.layers[name]
+    view, matrix = _whole_matrix(request, service, sample, layer)
     headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
     return Response(matrix.astype("<f4", copy=False).tobytes(), media_type="application/octet-stream", headers=headers)
