@@ -1,25 +1,22 @@
 # The explorer server with the shipped emoji model.
 #   docker build -t sagan-attn .
 #   docker run --rm -p 8000:8000 sagan-attn
-# For a smaller image, point pip at PyTorch's CPU wheel index:
-#   docker build --build-arg TORCH_INDEX_URL=<cpu wheel index> -t sagan-attn .
+# Torch comes from PyTorch's CPU wheel index: PyPI's Linux wheel pulls several GB of CUDA libraries.
 FROM python:3.11-slim
 
 ARG TORCH_VERSION=2.13.0
-ARG TORCH_INDEX_URL=""
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /srv/sagan-attn
 
-RUN if [ -n "$TORCH_INDEX_URL" ]; then \
-        pip install --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"; \
-    else \
-        pip install "torch==${TORCH_VERSION}"; \
-    fi
+RUN pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+        "torch==${TORCH_VERSION}"
 
 COPY pyproject.toml README.md ./
 COPY app ./app

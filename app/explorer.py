@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,15 @@ def image_to_uint8(image: torch.Tensor) -> np.ndarray:
     return ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """A short hash of a module's parameters and buffers: changes whenever the weights do."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class ModelService:
     """One generator served by name. Samples are generated on demand and cached."""
 
@@ -130,6 +140,8 @@ class ModelService:
             for info in generator_attention_layers(self.config)
         }
         self.default_layer = list(self.layers)[-1]
+        # Every response is a pure function of URL and weights, so the weights name its version.
+        self.etag = f'"{weights_digest(self.generator)}"'
         self.cache = SampleCache(cache_bytes)
         configure_allocator()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")

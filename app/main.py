@@ -17,7 +17,7 @@ from app.routes import api, pages
 from app.settings import DEFAULT_CHECKPOINT, PROJECT_ROOT, Settings
 from models.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 
-__all__ = ["create_app", "load_default", "NoTrainedModelError"]
+__all__ = ["NoTrainedModelError", "create_app", "load_default"]
 
 log = logging.getLogger(__name__)
 

@@ -82,7 +82,9 @@ def generator_attention_layers(config: SAGANConfig) -> list[AttentionLayerInfo]:
 
 
 class SelfAttention(nn.Module):
-    """SAGAN self-attention: out = x + γ · V softmax(QᵀK)ᵀ.
+    """SAGAN self-attention: out = x + γ · V Aᵀ with A = softmax(Q Kᵀ), Q (N, C/8), K (M, C/8), V (C, M).
+
+    Row i of A (N query positions × M key positions) is where query position i looks.
 
     The softmax is an explicit submodule so a forward hook on `<layer>.softmax` sees the map;
     a fused attention kernel would never materialise it.

@@ -4,20 +4,50 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
+TORCH_VERSION="2.13.0"
+TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+
+apt_install() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+MODE="serve"
+if [ "${1:-}" = "--test" ]; then MODE="test"; fi
+# Skip the pip work when this venv was already set up from the same pyproject.toml and script,
+# so that serving again works offline.
+SETUP_HASH="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+setup_done() { [ -f ".venv/.setup-$1" ] && [ "$(cat ".venv/.setup-$1")" = "$SETUP_HASH" ]; }
+
+if [ ! -x /usr/bin/chromium ] && [ "$MODE" = "test" ]; then
+    apt_install chromium
+fi
+if setup_done "$MODE" || { [ "$MODE" = "serve" ] && setup_done test; }; then
+    exit 0
+fi
+
 if [ ! -x .venv/bin/python ]; then
+    if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
+        apt_install python3 python3-venv
+    fi
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# The pinned CPU build first: an open-ended torch requirement would otherwise pull a CUDA build.
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
-if [ "${1:-}" = "--test" ]; then
+
+# Torch first, as a CPU build: on Linux, PyPI's torch wheel pulls several GB of CUDA libraries.
+# A CPU wheel that pip's find-links already holds is taken as is; otherwise PyTorch's CPU index.
+if .venv/bin/python -m pip install --quiet --no-index --no-deps "torch==${TORCH_VERSION}" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
+else
+    .venv/bin/python -m pip install --quiet --index-url "$TORCH_CPU_INDEX" \
+        --extra-index-url https://pypi.org/simple "torch==${TORCH_VERSION}"
+fi
+
+if [ "$MODE" = "test" ]; then
     .venv/bin/python -m pip install --quiet -e ".[test]"
-    if [ ! -x /usr/bin/chromium ]; then
-        SUDO=""
-        if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-        $SUDO apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    fi
 else
     .venv/bin/python -m pip install --quiet -e .
 fi
+echo "$SETUP_HASH" > ".venv/.setup-$MODE"

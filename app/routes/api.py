@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from app import render
-from models.capture import count_forward_hooks
 from app.explorer import LayerView, ModelService, Sample
 from app.render import Direction
 from app.routes.deps import (
@@ -26,6 +25,7 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
+from models.capture import count_forward_hooks
 
 
 class ErrorMessage(BaseModel):
@@ -39,7 +39,18 @@ router = APIRouter(
     responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
 )
 
-IMMUTABLE = {"Cache-Control": "public, max-age=86400, immutable"}
+
+def _cache_headers(service: ModelService) -> dict[str, str]:
+    """Browsers revalidate, so a retrained checkpoint under the same name is never shown stale."""
+    return {"Cache-Control": "no-cache", "ETag": service.etag}
+
+
+def _not_modified(request: Request, service: ModelService) -> Response | None:
+    if request.headers.get("if-none-match") == service.etag:
+        return Response(status_code=304, headers=_cache_headers(service))
+    return None
+
+
 PNG = {"content": {"image/png": {}}, "description": "PNG image"}
 
 
@@ -51,8 +62,8 @@ def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np
         raise query_error(parameter, message, where) from None
 
 
-def _png(rgb: np.ndarray) -> Response:
-    return Response(render.encode_png(rgb), media_type="image/png", headers=IMMUTABLE)
+def _png(rgb: np.ndarray, service: ModelService) -> Response:
+    return Response(render.encode_png(rgb), media_type="image/png", headers=_cache_headers(service))
 
 
 @router.get("/models", summary="List models and their attention layers")
@@ -90,10 +101,14 @@ async def colormap(name: Annotated[str, Path(max_length=64, description="matplot
 
 @router.get("/models/{model}/samples/{seed}.png", summary="The sample image", responses={200: PNG})
 async def sample_image(
+    request: Request,
+    service: ModelDep,
     sample: SampleDep,
     size: Annotated[int, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour")] = 64,
 ) -> Response:
-    return _png(render.upscale_nearest(sample.image, size))
+    if cached := _not_modified(request, service):
+        return cached
+    return _png(render.upscale_nearest(sample.image, size), service)
 
 
 @router.get(
@@ -102,6 +117,7 @@ async def sample_image(
     responses={200: PNG},
 )
 async def heatmap(
+    request: Request,
     service: ModelDep,
     sample: SampleDep,
     x: XQuery,
@@ -114,11 +130,15 @@ async def heatmap(
     size: Annotated[
         int | None, Query(ge=8, le=1024, description="side in pixels; default: the map's own grid, or 64 when overlaid")
     ] = None,
-    marker: Annotated[bool, Query(description="outline the query cell")] = False,
+    marker: Annotated[
+        bool, Query(description="outline the clicked pixel's cell: the query cell for row, the key cell for column")
+    ] = False,
 ) -> Response:
     """`row`: where pixel (x, y) looks. `column`: what looks at pixel (x, y). Scaled by the map's maximum."""
     view = resolve_layer(service, layer)
     lut = _lut(colormap)
+    if cached := _not_modified(request, service):
+        return cached
     values, _ = render.attention_slice(
         sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
     )
@@ -135,7 +155,7 @@ async def heatmap(
         marker=render.cell_bounds(row, col, service.image_size, marker_grid) if marker else None,
         image_size=service.image_size,
     )
-    return _png(rgb)
+    return _png(rgb, service)
 
 
 @router.get("/models/{model}/samples/{seed}/attention", summary="One row or column of the attention map, as JSON")
@@ -203,10 +223,12 @@ async def attention_matrix(
 ) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view, matrix = _whole_matrix(request, service, sample, layer)
+    if cached := _not_modified(request, service):
+        return cached
     buffer = io.BytesIO()
     np.save(buffer, matrix)
     filename = f"{service.name}-{sample.seed}-{view.name}.npy"
-    headers = {**IMMUTABLE, "Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {**_cache_headers(service), "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
 
@@ -219,5 +241,7 @@ async def attention_matrix_raw(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
     view, matrix = _whole_matrix(request, service, sample, layer)
-    headers = {**IMMUTABLE, "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
+    if cached := _not_modified(request, service):
+        return cached
+    headers = {**_cache_headers(service), "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
     return Response(matrix.astype("<f4", copy=False).tobytes(), media_type="application/octet-stream", headers=headers)

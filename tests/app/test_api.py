@@ -137,6 +137,43 @@ def test_same_seed_same_image_across_app_restarts(client: TestClient, checkpoint
 
 
 @pytest.mark.parametrize(
+    "path",
+    ["/7.png", "/7/heatmap.png?x=5&y=9", "/7/attention.npy?layer=attn1", "/7/attention.f32?layer=attn2"],
+)
+def test_cached_responses_revalidate_against_the_weights(
+    client: TestClient, checkpoint_path: Path, tmp_path: Path, path: str
+) -> None:
+    from app.main import create_app
+    from app.settings import Settings
+    from models.checkpoint import save_checkpoint
+    from tests.conftest import TINY_CONFIG, tiny_generator
+
+    first = client.get(BASE + path)
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "no-cache"
+    etag = first.headers["etag"]
+    unchanged = client.get(BASE + path, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert client.get(BASE + path, headers={"If-None-Match": '"other"'}).content == first.content
+
+    retrained = tmp_path / "retrained" / "tiny.pt"
+    retrained.parent.mkdir()
+    save_checkpoint(retrained, TINY_CONFIG, tiny_generator(seed=5), None, {"steps": 4, "data": "test data"})
+    with TestClient(create_app(Settings(checkpoint=retrained, model_name="tiny"))) as other:
+        fresh = other.get(BASE + path, headers={"If-None-Match": etag})
+        assert fresh.status_code == 200
+        assert fresh.headers["etag"] != etag
+        assert fresh.content != first.content
+
+
+def test_revalidation_never_skips_input_checks(client: TestClient) -> None:
+    etag = client.get(f"{BASE}/1/heatmap.png?x=1&y=1").headers["etag"]
+    response = client.get(f"{BASE}/1/heatmap.png?x=1&y=1&colormap=nope", headers={"If-None-Match": etag})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
     ("url", "status", "fragment"),
     [
         (f"{BASE}/1/heatmap.png?x=64&y=0", 422, "less than or equal to 63"),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.cli import build_parser
+from app.cli import main
 from app.main import create_app
 from app.settings import Settings
 from models.capture import count_forward_hooks
@@ -88,9 +88,14 @@ def test_no_cors_unless_configured(client: TestClient, checkpoint_path: Path) ->
         assert response.headers["access-control-allow-origin"] == "http://elsewhere.example"
 
 
-def test_server_binds_loopback_unless_told_otherwise() -> None:
-    args = build_parser().parse_args(["serve"])
-    assert args.host == "127.0.0.1"
+def test_server_binds_loopback_unless_told_otherwise(checkpoint_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    bound_hosts: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: bound_hosts.append(host))
+    assert main(["serve", "--checkpoint", str(checkpoint_path)]) == 0
+    assert main(["serve", "--checkpoint", str(checkpoint_path), "--host", "0.0.0.0"]) == 0
+    assert bound_hosts == ["127.0.0.1", "0.0.0.0"]
 
 
 def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:

@@ -10,9 +10,9 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.main import create_app
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.settings import Settings
 from models.checkpoint import save_checkpoint
 from tests.conftest import TINY_CONFIG, tiny_generator

@@ -43,9 +43,8 @@ def test_hooks_are_removed_after_use_and_after_errors(generator: Generator) -> N
     with AttentionCapture(generator, ["attn*"]):
         assert count_forward_hooks(generator) == 2
     assert count_forward_hooks(generator) == 0
-    with pytest.raises(RuntimeError, match="boom"):
-        with AttentionCapture(generator, ["attn2"]):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), AttentionCapture(generator, ["attn2"]):
+        raise RuntimeError("boom")
     assert count_forward_hooks(generator) == 0
 
 
