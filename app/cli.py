@@ -60,6 +60,7 @@ def _train(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
         diff_augment=not args.no_diff_augment,
+        precision=args.precision,
         resume=args.resume,
     )
     try:
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=positive_int, default=250)
     train.add_argument("--no-diff-augment", action="store_true", help="train without DiffAugment")
     train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    train.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16: forward passes under bfloat16 autocast, about 2× faster on CPUs with AVX512-BF16 or AMX",
+    )
     train.set_defaults(handler=_train)
 
     inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")

@@ -7,6 +7,7 @@ fixed seed repeats exactly, and a resumed run continues as if it had never stopp
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
 SAMPLE_GRID_SEED = 1234
+PRECISIONS = ("fp32", "bf16")
 RESUME_MUST_MATCH = ("data", "batch_size", "seed", "g_lr", "d_lr", "ema_decay", "diff_augment")
 
 
@@ -54,6 +56,9 @@ class TrainOptions:
     sample_every: int = 250
     checkpoint_every: int = 250
     resume: bool = False
+    # "bf16": forward passes under bfloat16 autocast (weights, optimiser and losses stay float32).
+    # About twice as fast on CPUs with AVX512-BF16 or AMX. It may change between --resume sittings.
+    precision: str = "fp32"
 
 
 @dataclass
@@ -93,6 +98,23 @@ def batch_indices(num_images: int, batch_size: int, step: int, seed: int, dist_i
     order = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
     batch = order[position * batch_size : (position + 1) * batch_size]
     return batch[dist_info.rank :: dist_info.world_size]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def describe_precision(segments: list[list[Any]], steps: int) -> str:
+    """[[0, "fp32"], [12950, "bf16"]] and 20000 → "fp32 for steps 1–12950, bf16 autocast for steps 12951–20000"."""
+    parts = []
+    for index, (start, precision) in enumerate(segments):
+        end = segments[index + 1][0] if index + 1 < len(segments) else steps
+        if end > start:
+            name = "fp32" if precision == "fp32" else f"{precision} autocast"
+            parts.append(f"{name} for steps {start + 1}–{end}")
+    return ", ".join(parts)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -162,6 +184,8 @@ def save_training_state(path: Path, state: dict[str, Any]) -> None:
 
 def train(options: TrainOptions) -> Path:
     """Train, writing samples, a loss plot, a resumable state and an exported model to `out_dir`."""
+    if options.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {options.precision!r}")
     dist_info = setup_distributed()
     out_dir = Path(options.out_dir)
     torch.manual_seed(options.seed)
@@ -180,6 +204,7 @@ def train(options: TrainOptions) -> Path:
 
     start_step = 0
     history: list[dict[str, float]] = []
+    precision_segments: list[list[Any]] = [[0, options.precision]]
     state_path = out_dir / STATE_FILE
     if options.resume:
         if not state_path.exists():
@@ -199,6 +224,9 @@ def train(options: TrainOptions) -> Path:
         g_optimizer.load_state_dict(state["g_optimizer"])
         d_optimizer.load_state_dict(state["d_optimizer"])
         start_step, history = state["step"], state["history"]
+        precision_segments = state.get("precision_segments", [[0, "fp32"]])
+        if precision_segments[-1][1] != options.precision:
+            precision_segments.append([start_step, options.precision])
         if dist_info.is_main:
             log.info("resumed from %s at step %d", state_path, start_step)
 
@@ -226,22 +254,26 @@ def train(options: TrainOptions) -> Path:
         real = to_unit_range(images[indices]).to(dist_info.device)
 
         generator.train()
-        with torch.no_grad():
-            fake = generator(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device))
+        with torch.no_grad(), autocast(dist_info.device, options.precision):
+            fake = generator(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device)).float()
         d_input = torch.cat([real, fake])
         if options.diff_augment:
             d_input = diff_augment(d_input.cpu(), rng).to(dist_info.device)
-        real_scores, fake_scores = d_model(d_input).split([len(real), len(fake)])
+        with autocast(dist_info.device, options.precision):
+            scores = d_model(d_input).float()
+        real_scores, fake_scores = scores.split([len(real), len(fake)])
         d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
 
         discriminator.requires_grad_(False)
-        fake = g_model(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device))
+        with autocast(dist_info.device, options.precision):
+            fake = g_model(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device)).float()
         if options.diff_augment:
             fake = diff_augment(fake.cpu(), rng).to(dist_info.device)
-        g_loss = -discriminator(fake).mean()
+        with autocast(dist_info.device, options.precision):
+            g_loss = -discriminator(fake).float().mean()
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
@@ -278,9 +310,11 @@ def train(options: TrainOptions) -> Path:
                     "d_optimizer": d_optimizer.state_dict(),
                     "step": done,
                     "history": history,
+                    "precision_segments": precision_segments,
                 },
             )
-            export_model(out_dir / MODEL_FILE, config, generator_ema, discriminator, data_info, done)
+            precision = describe_precision(precision_segments, done)
+            export_model(out_dir / MODEL_FILE, config, generator_ema, discriminator, data_info, done, precision)
     if dist_info.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -294,9 +328,11 @@ def export_model(
     discriminator: Discriminator,
     data_info: DatasetInfo,
     steps: int,
+    precision: str,
 ) -> None:
     training = {
         "steps": steps,
+        "precision": precision,
         "data": data_info.name,
         "licence": data_info.licence,
         "attribution": data_info.attribution,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from models.checkpoint import load_checkpoint
-from models.train import TrainOptions, train
+from models.train import TrainOptions, describe_precision, train
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +88,31 @@ def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, t
     train(options(image_folder, tmp_path / "e", steps=2))
     with pytest.raises(ValueError, match="seed was '0', now '3'"):
         train(options(image_folder, tmp_path / "e", steps=4, seed=3, resume=True))
+
+
+def test_bf16_autocast_is_deterministic_and_can_take_over_on_resume(image_folder: Path, tmp_path: Path) -> None:
+    train(options(image_folder, tmp_path / "fp32"))
+    train(options(image_folder, tmp_path / "bf16", precision="bf16"))
+    train(options(image_folder, tmp_path / "bf16-again", precision="bf16"))
+    bf16_state = generator_state(tmp_path / "bf16")
+    assert_same_state(bf16_state, generator_state(tmp_path / "bf16-again"))
+    assert not torch.equal(generator_state(tmp_path / "fp32")["l4.1.weight"], bf16_state["l4.1.weight"])
+    assert all(tensor.dtype != torch.bfloat16 for tensor in bf16_state.values())
+
+    train(options(image_folder, tmp_path / "mixed", steps=2))
+    train(options(image_folder, tmp_path / "mixed", steps=4, resume=True, precision="bf16"))
+    state = torch.load(tmp_path / "mixed" / "train_state.pt", weights_only=True)
+    assert state["precision_segments"] == [[0, "fp32"], [2, "bf16"]]
+    exported = load_checkpoint(tmp_path / "mixed" / "model.pt").training["precision"]
+    assert exported == "fp32 for steps 1–2, bf16 autocast for steps 3–4"
+
+
+def test_precision_description_names_each_sitting() -> None:
+    assert describe_precision([[0, "fp32"]], 10) == "fp32 for steps 1–10"
+    segments = [[0, "fp32"], [5, "fp32"], [5, "bf16"], [8, "fp32"]]
+    assert describe_precision(segments, 9) == "fp32 for steps 1–5, bf16 autocast for steps 6–8, fp32 for steps 9–9"
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        train(TrainOptions(precision="fp16"))
 
 
 def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> None:
