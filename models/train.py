@@ -314,7 +314,9 @@ def train(options: TrainOptions) -> Path:
                 },
             )
             precision = describe_precision(precision_segments, done)
-            export_model(out_dir / MODEL_FILE, config, generator_ema, discriminator, data_info, done, precision)
+            export_model(
+                out_dir / MODEL_FILE, config, generator_ema, discriminator, data_info, options, done, precision
+            )
     if dist_info.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -327,11 +329,16 @@ def export_model(
     generator_ema: Generator,
     discriminator: Discriminator,
     data_info: DatasetInfo,
+    options: TrainOptions,
     steps: int,
     precision: str,
 ) -> None:
+    augment = "DiffAugment colour+translation+cutout" if options.diff_augment else "no augmentation"
     training = {
         "steps": steps,
+        "batch_size": options.batch_size,
+        "recipe": f"hinge loss, Adam(0, 0.9), TTUR {options.g_lr:g}/{options.d_lr:g}, {augment}, "
+        f"EMA {options.ema_decay:g}",
         "precision": precision,
         "data": data_info.name,
         "licence": data_info.licence,

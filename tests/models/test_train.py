@@ -62,6 +62,11 @@ def test_training_writes_samples_plot_and_a_loadable_model(image_folder: Path, t
     assert (tmp_path / "run" / "losses.png").exists()
     loaded = load_checkpoint(model_path)
     assert loaded.training["steps"] == 4 and loaded.training["data"] == "folder: images"
+    assert loaded.training["batch_size"] == 4
+    assert loaded.training["recipe"] == (
+        "hinge loss, Adam(0, 0.9), TTUR 0.0001/0.0004, DiffAugment colour+translation+cutout, EMA 0.999"
+    )
+    assert loaded.training["precision"] == "fp32 for steps 1–4"
     assert loaded.discriminator is not None
     history = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["history"]
     assert len(history) == 4 and any(entry["gamma_attn2"] != 0.0 for entry in history)
