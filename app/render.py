@@ -149,7 +149,7 @@ def render_heatmap(
     marker: tuple[int, int, int, int] | None = None,
     image_size: int = 64,
 ) -> np.ndarray:
-    """A 2-D attention slice → (size, size, 3) uint8, optionally over the image and with a box around the clicked cell.
+    """A 2-D attention slice → (size, size, 3) uint8, optionally over the image, with a box on the clicked cell.
 
     `marker` is a box in output-image pixels (see `cell_bounds`), scaled here to `size`.
     """
