@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 __all__ = ["main"]
+
+SETTINGS_ERRORS = (ValidationError, SettingsError)
 
 
 def _one_line(error: BaseException) -> str:
@@ -18,6 +21,8 @@ def _one_line(error: BaseException) -> str:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return f"setting {where or '?'} (environment SAGAN_ATTN_{where.upper()}): {first['msg']}"
+    if isinstance(error, SettingsError):
+        return f"{error}; list settings take JSON, e.g. SAGAN_ATTN_CORS_ORIGINS='[\"http://localhost:3000\"]'"
     text = " ".join(str(error).split())
     return text[:300] or type(error).__name__
 
@@ -39,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
         loaded = load_default(settings)
-    except (CheckpointError, ValidationError) as error:
+    except (CheckpointError, *SETTINGS_ERRORS) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
@@ -79,7 +84,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     try:
         loaded = load_checkpoint(args.checkpoint or Settings().checkpoint)
-    except (CheckpointError, ValidationError) as error:
+    except (CheckpointError, *SETTINGS_ERRORS) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_statistics(loaded, attention_statistics(loaded.generator, seeds=range(args.seeds))))
@@ -114,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=["fp32", "bf16"],
         default="fp32",
-        help="bf16: forward passes under bfloat16 autocast, about 2× faster on CPUs with AVX512-BF16 or AMX",
+        help="bf16: forward passes under bfloat16 autocast, nearly 2× faster on CPUs with AVX512-BF16 or AMX",
     )
     train.set_defaults(handler=_train)
 

@@ -35,6 +35,15 @@ def test_serve_with_a_bad_checkpoint_exits_with_one_line(tmp_path: Path) -> None
     assert len(lines) == 1 and str(bad) in lines[0] and "weights_only=True" in lines[0]
 
 
+def test_a_list_setting_that_is_not_json_stops_serve_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAGAN_ATTN_CORS_ORIGINS", "http://localhost:3000")
+    assert main(["serve"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cors_origins" in lines[0] and "take JSON" in lines[0]
+
+
 def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid = tmp_path / "grid.png"
     assert main(["inspect", str(checkpoint_path), "--seeds", "3", "--grid", str(grid)]) == 0
