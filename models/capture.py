@@ -16,6 +16,7 @@ import fnmatch
 import threading
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Self
 
 import torch
 from torch import nn
@@ -57,7 +58,7 @@ class AttentionCapture:
         self._handles: list[RemovableHandle] = []
         self._thread_id: int | None = None
 
-    def __enter__(self) -> AttentionCapture:
+    def __enter__(self) -> Self:
         if self._handles:
             raise RuntimeError("this AttentionCapture is already active")
         self._thread_id = threading.get_ident()

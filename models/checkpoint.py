@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from models.reference import is_reference_state_dict, convert_reference_generator
+from models.reference import convert_reference_generator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
@@ -87,7 +87,7 @@ def _read(path: Path) -> Any:
             f"{path}: not a torch checkpoint that loads with weights_only=True "
             f"({operand.group(0) if operand else 'unreadable pickle'}); is it a plain pickle or a corrupt file?"
         ) from None
-    except Exception as error:  # torch.load raises many types for files that are not torch archives
+    except Exception as error:  # noqa: BLE001  torch.load raises many types for files that are not torch archives
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a readable torch file, truncated or corrupt ({reason[:120]})") from None
 
@@ -162,7 +162,7 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
     if isinstance(payload, dict) and is_reference_state_dict(payload):
         try:
             config, state = convert_reference_generator(payload)
-        except Exception as error:  # any malformed tensor or key in a foreign file
+        except Exception as error:  # noqa: BLE001  any malformed tensor or key in a foreign file
             raise CheckpointError(f"{path}: reference checkpoint cannot be converted: {str(error)[:200]}") from None
         generator = Generator(config)
         _build(path, generator, state, "generator")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["EMOJI_SOURCES", "DatasetInfo", "load_emoji", "load_folder", "load_dataset"]
+__all__ = ["EMOJI_SOURCES", "DatasetInfo", "load_dataset", "load_emoji", "load_folder"]
 
 log = logging.getLogger(__name__)
 

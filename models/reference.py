@@ -13,7 +13,7 @@ import torch
 
 from models.sagan import SAGANConfig
 
-__all__ = ["is_reference_state_dict", "convert_reference_generator"]
+__all__ = ["convert_reference_generator", "is_reference_state_dict"]
 
 _SPECTRAL_SUFFIX = ".module.weight_bar"
 
@@ -58,7 +58,7 @@ def convert_reference_generator(state: dict[str, torch.Tensor]) -> tuple[SAGANCo
             converted[f"{layer}.parametrizations.weight.original"] = tensor
             converted[f"{layer}.parametrizations.weight.0._u"] = u
             converted[f"{layer}.parametrizations.weight.0._v"] = v
-        elif key.endswith(".module.weight_u") or key.endswith(".module.weight_v"):
+        elif key.endswith((".module.weight_u", ".module.weight_v")):
             continue
         elif ".module." in key:
             converted[key.replace(".module.", ".")] = tensor

@@ -30,9 +30,11 @@ def requests_for_clients() -> list[str]:
 
 def test_concurrent_clients_get_byte_for_byte_what_one_at_a_time_gets(tiny_checkpoint: Path) -> None:
     paths = requests_for_clients()
-    with running_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            sequential = [client.get(path).content for path in paths]
+    with (
+        running_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        sequential = [client.get(path).content for path in paths]
     with running_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url:
 
         def fetch_pair(index: int) -> tuple[bytes, bytes]:

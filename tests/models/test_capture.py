@@ -83,7 +83,7 @@ def test_concurrent_threads_each_see_only_their_own_maps(generator: Generator) -
                 for _ in range(3):
                     generator(sample_latents([seed], generator.config.z_dim))
             results[seed] = capture.maps["attn2"]
-        except BaseException as error:  # surfaced below
+        except BaseException as error:  # noqa: BLE001  surfaced below
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(seed,)) for seed in seeds]
