@@ -20,7 +20,7 @@ ARGS = [
 
 def main() -> int:
     out = sys.argv[1]
-    url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=3&x=24&y=20&layer=attn2&direction=row"
+    url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=14&x=32&y=40&layer=attn2&direction=row"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1240, "height": 860})
