@@ -106,6 +106,13 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 runs natively: every CUDA device we support, or a CPU with AVX512-BF16 or AMX."""
+    if device.type != "cpu":
+        return True
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def describe_precision(segments: list[list[Any]], steps: int) -> str:
     """[[0, "fp32"], [12950, "bf16"]] and 20000 → "fp32 for steps 1–12950, bf16 autocast for steps 12951–20000"."""
     parts = []
@@ -187,6 +194,10 @@ def train(options: TrainOptions) -> Path:
     if options.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {options.precision!r}")
     dist_info = setup_distributed()
+    if options.precision == "bf16" and not has_native_bf16(dist_info.device) and dist_info.is_main:
+        log.warning(
+            "this CPU has neither AVX512-BF16 nor AMX, so bf16 autocast is emulated and usually slower than fp32"
+        )
     out_dir = Path(options.out_dir)
     torch.manual_seed(options.seed)
     if options.batch_size % dist_info.world_size:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from models.checkpoint import load_checkpoint
-from models.train import TrainOptions, describe_precision, train
+from models.train import TrainOptions, describe_precision, has_native_bf16, train
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,6 +110,19 @@ def test_bf16_autocast_is_deterministic_and_can_take_over_on_resume(image_folder
     assert state["precision_segments"] == [[0, "fp32"], [2, "bf16"]]
     exported = load_checkpoint(tmp_path / "mixed" / "model.pt").training["precision"]
     assert exported == "fp32 for steps 1–2, bf16 autocast for steps 3–4"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_is_emulated(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, native: bool
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert has_native_bf16(torch.device("cpu")) is native
+    train(options(image_folder, tmp_path / "bf16", steps=1, precision="bf16"))
+    train(options(image_folder, tmp_path / "fp32", steps=1))
+    emulated_warnings = [record for record in caplog.records if "emulated" in record.getMessage()]
+    assert len(emulated_warnings) == (0 if native else 1)
 
 
 def test_precision_description_names_each_sitting() -> None:
