@@ -107,7 +107,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def has_native_bf16(device: torch.device) -> bool:
-    """Whether bfloat16 runs natively: every CUDA device we support, or a CPU with AVX512-BF16 or AMX."""
+    """Whether bfloat16 has hardware support: assumed on accelerators; on a CPU, AVX512-BF16 or AMX."""
     if device.type != "cpu":
         return True
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

@@ -113,7 +113,7 @@ def test_bf16_autocast_is_deterministic_and_can_take_over_on_resume(image_folder
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_is_emulated(
+def test_bf16_warns_only_where_the_cpu_would_emulate_it(
     image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, native: bool
 ) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
