@@ -7,9 +7,12 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+
+from models.train_options import TrainOptions
 
 __all__ = ["main"]
 
@@ -51,29 +54,85 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    from models.train import TrainOptions, train
+TRAIN_FLAGS = {  # TrainOptions field → what its flag says
+    "data": "'emoji' or a folder of images (resized to 64×64)",
+    "out_dir": "run folder for samples, plots, the resumable state and model.pt",
+    "steps": "total steps of the run, earlier sittings included",
+    "batch_size": "global batch size",
+    "g_conv_dim": "channel width of G",
+    "d_conv_dim": "channel width of D",
+    "z_dim": "latent size",
+    "attn_key_pool": "1: full N×N attention maps (the reference); 2: keys and values max-pooled 2×2",
+    "g_blocks": "G's up-blocks: 'transposed' (the reference's) or 'residual' (nearest upsampling + 3×3 convs)",
+    "g_lr": "G learning rate",
+    "d_lr": "D learning rate",
+    "ema_decay": "decay of the exported EMA generator",
+    "balance": "'image': every image equally likely; 'emoji': every emoji, its skin-tone variants sharing",
+    "seed": "seed of every random draw",
+    "sample_every": "write a sample grid every N steps",
+    "checkpoint_every": "write the resumable state and model.pt every N steps",
+    "evaluate_every": "0: never; else the quality score (see `evaluate`) every N steps, logged and plotted",
+    "evaluate_samples": "samples per quality score during training",
+    "precision": "bf16: forward passes under bfloat16 autocast; faster on CPUs with AVX512-BF16 or AMX, slower without",
+    "device": "auto: CUDA when torch sees it, else CPU",
+}
+TRAIN_SWITCHES = {  # TrainOptions boolean field → the flag that turns it off
+    "diff_augment": "--no-diff-augment",
+    "shared_forward": "--separate-forwards",
+    "fused_attention": "--explicit-attention",
+    "channels_last": "--contiguous",
+}
 
-    options = TrainOptions(
-        data=args.data,
-        out_dir=args.out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        g_conv_dim=args.conv_dim,
-        d_conv_dim=args.conv_dim,
-        seed=args.seed,
-        sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every,
-        diff_augment=not args.no_diff_augment,
-        precision=args.precision,
-        resume=args.resume,
-    )
+
+def given_train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainOptions fields that this command line sets explicitly."""
+    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name, None) is not None}
+    if args.conv_dim is not None:
+        given.setdefault("g_conv_dim", args.conv_dim)
+        given.setdefault("d_conv_dim", args.conv_dim)
+    given.update({name: False for name in TRAIN_SWITCHES if getattr(args, name)})
+    return given
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.train import STATE_FILE, train
+    from models.train_options import TrainOptions, resume_options
+
+    given = given_train_options(args)
     try:
+        if args.resume:
+            out_dir = given.get("out_dir", TrainOptions.out_dir)
+            state_path = Path(out_dir) / STATE_FILE
+            if not state_path.exists():
+                raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
+            saved = torch.load(state_path, map_location="cpu", weights_only=True)["options"]
+            options = resume_options(saved, given)
+        else:
+            options = TrainOptions(**given)
         model_path = train(options)
     except (ValueError, KeyError, OSError, RuntimeError, subprocess.CalledProcessError) as error:
         print(f"sagan-attn train: {_one_line(error)}", file=sys.stderr)
         return 2
     print(f"model written to {model_path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from models.checkpoint import CheckpointError, load_checkpoint
+    from models.data import load_emoji
+    from models.quality import QualityMeter, evaluate_generator, format_report, load_or_train_classifier
+
+    try:
+        loaded = load_checkpoint(args.checkpoint)
+    except CheckpointError as error:
+        print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
+        return 2
+    dataset = load_emoji()
+    meter = QualityMeter(dataset, *load_or_train_classifier(dataset))
+    print(f"checkpoint   {loaded.path}")
+    print(format_report(evaluate_generator(loaded.generator, meter, args.samples)))
     return 0
 
 
@@ -104,24 +163,39 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, choices=range(1, 65536), metavar="PORT", default=8000)
     serve.set_defaults(handler=_serve)
 
-    train = commands.add_parser("train", help="train a SAGAN on the emoji sets or a folder of images")
-    train.add_argument("--data", default="emoji", help="'emoji' or a folder of images (resized to 64×64)")
-    train.add_argument("--out", type=Path, default=Path("runs/emoji"), help="run folder for samples and checkpoints")
-    train.add_argument("--steps", type=positive_int, default=6000)
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--conv-dim", type=positive_int, default=32, help="channel width of G and D")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--sample-every", type=positive_int, default=250)
-    train.add_argument("--checkpoint-every", type=positive_int, default=250)
-    train.add_argument("--no-diff-augment", action="store_true", help="train without DiffAugment")
-    train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
-    train.add_argument(
-        "--precision",
-        choices=["fp32", "bf16"],
-        default="fp32",
-        help="bf16: forward passes under bfloat16 autocast; nearly 2× faster on CPUs with AVX512-BF16 or AMX, slower without",
+    train = commands.add_parser(
+        "train",
+        help="train a SAGAN on the emoji sets or a folder of images",
+        description="Train a SAGAN. With --resume, the run's stored options are used; options given again must agree.",
     )
+    defaults = TrainOptions()
+    for name, text in TRAIN_FLAGS.items():
+        default = getattr(defaults, name)
+        kind = positive_int if isinstance(default, int) and name not in ("seed", "evaluate_every") else type(default)
+        if name == "out_dir":
+            flag = "--out"
+        else:
+            flag = "--" + name.replace("_", "-")
+        choices = {
+            "precision": ["fp32", "bf16"],
+            "device": ["auto", "cpu", "cuda"],
+            "g_blocks": ["transposed", "residual"],
+            "balance": ["image", "emoji"],
+            "attn_key_pool": [1, 2],
+        }.get(name)
+        train.add_argument(flag, dest=name, type=kind, choices=choices, default=None, help=f"{text} (default: {default})")
+    train.add_argument("--conv-dim", type=positive_int, default=None, help="channel width of G and D together")
+    for name, flag in TRAIN_SWITCHES.items():
+        train.add_argument(flag, dest=name, action="store_true", help=f"turn off {name.replace('_', ' ')} (default: on)")
+    train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt with its options")
     train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score an emoji checkpoint's samples against the real emoji (classifier-feature distances)"
+    )
+    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1 (default: 1536)")
+    evaluate.set_defaults(handler=_evaluate)
 
     inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")
     inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)

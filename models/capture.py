@@ -7,7 +7,8 @@
 The model's code is untouched: the hook sees the softmax output, which is the attention map.
 A capture records only forward passes run by the thread that entered it, so several threads may
 share one model, each with its own capture, without seeing each other's maps. Every hook is
-removed on exit, also when the forward pass raises.
+removed on exit, also when the forward pass raises. While a capture is active its layers never take
+the fused attention path that training may use, so the softmax always runs and the hook always sees it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class AttentionCapture:
         self._collected: dict[str, list[torch.Tensor]] = {}
         self._handles: list[RemovableHandle] = []
         self._thread_id: int | None = None
+        self._fused_before: dict[str, bool] = {}
 
     def __enter__(self) -> Self:
         if self._handles:
@@ -65,8 +67,10 @@ class AttentionCapture:
         self._collected = {name: [] for name in self.layers}
         try:
             for name in self.layers:
-                softmax = self.model.get_submodule(name).softmax
-                self._handles.append(softmax.register_forward_hook(self._recorder(name)))
+                layer = self.model.get_submodule(name)
+                self._fused_before[name] = layer.fused_in_training
+                layer.fused_in_training = False
+                self._handles.append(layer.softmax.register_forward_hook(self._recorder(name)))
         except BaseException:
             self._remove()
             raise
@@ -84,6 +88,9 @@ class AttentionCapture:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for name, fused in self._fused_before.items():
+            self.model.get_submodule(name).fused_in_training = fused
+        self._fused_before.clear()
 
     def _recorder(self, name: str):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 SUPPORTED_IMAGE_SIZE = 64
+G_BLOCKS = ("transposed", "residual")
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,13 @@ class SAGANConfig:
     g_conv_dim: int = 64  # G width: l1 has 8×, attn1 sees 2×, attn2 sees 1× this many channels
     d_conv_dim: int = 64  # D width: attn1 sees 4×, attn2 sees 8× this many channels
     attn_key_pool: int = 1  # 1: full N×N maps as in the reference; 2: keys pooled 2×2 (BigGAN, TF SAGAN)
+    # "transposed": the reference's 4×4 transposed convolutions; "residual": residual blocks that upsample
+    # by nearest neighbour and then apply 3×3 convolutions (BigGAN's G blocks), which avoid checkerboards.
+    g_blocks: str = "transposed"
 
     def __post_init__(self) -> None:
+        if self.g_blocks not in G_BLOCKS:
+            raise ValueError(f"g_blocks must be one of {', '.join(G_BLOCKS)}, got {self.g_blocks!r}")
         for name, upper in (
             ("image_size", 4096),
             ("z_dim", 1024),
@@ -56,7 +62,7 @@ class SAGANConfig:
         if self.attn_key_pool not in (1, 2):
             raise ValueError(f"attn_key_pool must be 1 or 2, got {self.attn_key_pool}")
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
 
@@ -87,7 +93,9 @@ class SelfAttention(nn.Module):
     Row i of A (N query positions × M key positions) is where query position i looks.
 
     The softmax is an explicit submodule so a forward hook on `<layer>.softmax` sees the map;
-    a fused attention kernel would never materialise it.
+    a fused attention kernel would never materialise it. Training, which needs no map, may set
+    `fused_in_training`: in training mode the layer then runs `scaled_dot_product_attention` on the
+    same weights. `AttentionCapture` switches it off for as long as it captures.
     """
 
     def __init__(self, in_channels: int, key_pool: int = 1) -> None:
@@ -98,6 +106,7 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
         self.softmax = nn.Softmax(dim=-1)
         self.key_pool = key_pool
+        self.fused_in_training = False
 
     def keys_and_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = self.key_conv(x)  # (B, C/8, H, W)
@@ -111,9 +120,26 @@ class SelfAttention(nn.Module):
         batch, channels, height, width = x.shape
         query = self.query_conv(x).flatten(2).transpose(1, 2)  # (B, N, C/8), N = H·W, index row*W + col
         key, value = self.keys_and_values(x)  # (B, C/8, M), (B, C, M)
-        attention = self.softmax(torch.bmm(query, key))  # (B, N, M); row i sums to 1
-        out = torch.bmm(attention, value.transpose(1, 2))  # (B, N, C); the big map is never transposed
+        if self.fused_in_training and self.training:
+            out = fused_attention(query, key, value)  # (B, N, C)
+        else:
+            attention = self.softmax(torch.bmm(query, key))  # (B, N, M); row i sums to 1
+            out = torch.bmm(attention, value.transpose(1, 2))  # (B, N, C); the big map is never transposed
         return x + self.gamma * out.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """softmax(Q K) Vᵀ without materialising the map: query (B, N, d), key (B, d, M), value (B, C, M).
+
+    SAGAN has no 1/√d, hence scale=1. Q and K are zero-padded from d to C channels, which leaves every
+    dot product unchanged but gives the CPU's flash kernel the equal head sizes it needs.
+    """
+    channels = value.shape[1]
+    padding = (0, channels - query.shape[-1])
+    query = F.pad(query, padding).unsqueeze(1)  # (B, 1, N, C)
+    key = F.pad(key.transpose(1, 2), padding).unsqueeze(1)  # (B, 1, M, C)
+    value = value.transpose(1, 2).contiguous().unsqueeze(1)  # (B, 1, M, C)
+    return F.scaled_dot_product_attention(query, key, value, scale=1.0).squeeze(1)  # (B, N, C)
 
 
 def _up_block(in_channels: int, out_channels: int, **conv_args: int) -> nn.Sequential:
@@ -132,23 +158,72 @@ def _down_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+class ResidualUpBlock(nn.Module):
+    """BN → ReLU → 2× nearest → 3×3 conv → BN → ReLU → 3×3 conv, plus 2× nearest → 1×1 conv of the input."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        sn = partial(spectral_norm, dim=0)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = sn(nn.Conv2d(in_channels, out_channels, 3, padding=1))
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = sn(nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        self.shortcut = sn(nn.Conv2d(in_channels, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")  # (B, C_in, 2H, 2W)
+        out = self.conv2(F.relu(self.bn2(self.conv1(out))))  # (B, C_out, 2H, 2W)
+        return out + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class LatentToGrid(nn.Module):
+    """z (B, z_dim) → (B, C, 4, 4) by one spectrally normalised linear layer."""
+
+    def __init__(self, z_dim: int, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.linear = spectral_norm(nn.Linear(z_dim, channels * 16), dim=0)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(z).view(z.shape[0], self.channels, 4, 4)
+
+
 class Generator(nn.Module):
-    """z (B, z_dim) → image (B, 3, 64, 64) in [-1, 1]; attention at 16×16 (attn1) and 32×32 (attn2)."""
+    """z (B, z_dim) → image (B, 3, 64, 64) in [-1, 1]; attention at 16×16 (attn1) and 32×32 (attn2).
+
+    Both block kinds (`config.g_blocks`) keep the reference's stages and attention placement.
+    """
 
     def __init__(self, config: SAGANConfig) -> None:
         super().__init__()
         self.config = config
         width = config.g_conv_dim
-        self.l1 = _up_block(config.z_dim, width * 8)  # 4×4
-        self.l2 = _up_block(width * 8, width * 4, stride=2, padding=1)  # 8×8
-        self.l3 = _up_block(width * 4, width * 2, stride=2, padding=1)  # 16×16
-        self.attn1 = SelfAttention(width * 2, config.attn_key_pool)
-        self.l4 = _up_block(width * 2, width, stride=2, padding=1)  # 32×32
-        self.attn2 = SelfAttention(width, config.attn_key_pool)
-        self.last = nn.Sequential(nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())  # 64×64
+        # Registered in forward order, which fixes the parameter order that saved optimiser states rely on.
+        if config.g_blocks == "transposed":
+            self.l1 = _up_block(config.z_dim, width * 8)  # 4×4
+            self.l2 = _up_block(width * 8, width * 4, stride=2, padding=1)  # 8×8
+            self.l3 = _up_block(width * 4, width * 2, stride=2, padding=1)  # 16×16
+            self.attn1 = SelfAttention(width * 2, config.attn_key_pool)
+            self.l4 = _up_block(width * 2, width, stride=2, padding=1)  # 32×32
+            self.attn2 = SelfAttention(width, config.attn_key_pool)
+            self.last = nn.Sequential(nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())  # 64×64
+        else:
+            self.l1 = LatentToGrid(config.z_dim, width * 8)  # 4×4
+            self.l2 = ResidualUpBlock(width * 8, width * 4)  # 8×8
+            self.l3 = ResidualUpBlock(width * 4, width * 2)  # 16×16
+            self.attn1 = SelfAttention(width * 2, config.attn_key_pool)
+            self.l4 = ResidualUpBlock(width * 2, width)  # 32×32
+            self.attn2 = SelfAttention(width, config.attn_key_pool)
+            self.last = nn.Sequential(
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                spectral_norm(nn.Conv2d(width, 3, 3, padding=1), dim=0),
+                nn.Tanh(),
+            )  # 64×64
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.l1(z.view(z.shape[0], -1, 1, 1))
+        out = self.l1(z.view(z.shape[0], -1, 1, 1) if self.config.g_blocks == "transposed" else z)
         out = self.l3(self.l2(out))
         out = self.attn1(out)
         out = self.attn2(self.l4(out))

@@ -1,8 +1,12 @@
 """SAGAN training: hinge loss, TTUR Adam(β=(0, 0.9)), DiffAugment, and an EMA of G for sampling.
 
-Runs as one process, or under `torchrun` with DistributedDataParallel (gloo on CPU, nccl on GPUs).
-Every random draw of step s on rank r comes from a generator seeded by (seed, s, r), so a run with a
-fixed seed repeats exactly, and a resumed run continues as if it had never stopped.
+Runs as one process, or under `torchrun` with DistributedDataParallel. Every random draw of step s on
+rank r comes from a generator seeded by (seed, s, r), so a run with a fixed seed repeats exactly, and a
+resumed run continues as if it had never stopped.
+
+By default a step runs G forward once: D learns from that batch (detached), then G from D's verdict
+on the same batch. Training needs no attention map, so its attention layers may run the fused kernel;
+the EMA generator that is exported and every capture use the explicit softmax.
 """
 
 from __future__ import annotations
@@ -10,14 +14,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
@@ -25,10 +27,15 @@ from tqdm import tqdm
 
 from models.augment import diff_augment
 from models.checkpoint import save_checkpoint
-from models.data import DatasetInfo, load_dataset
-from models.sagan import Discriminator, Generator, SAGANConfig, generator_attention_layers
+from models.data import Dataset, load_dataset
+from models.devices import has_native_bf16, resolve_device
+from models.distributed import Distributed, finish_distributed, setup_distributed
+from models.files import save_torch_atomically
+from models.plots import plot_training
+from models.sagan import Discriminator, Generator, SAGANConfig, SelfAttention, generator_attention_layers
+from models.train_options import MAY_CHANGE_ON_RESUME, TrainOptions, options_from_saved, options_to_saved
 
-__all__ = ["TrainOptions", "train"]
+__all__ = ["TrainOptions", "describe_segments", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -36,67 +43,29 @@ STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
 SAMPLE_GRID_SEED = 1234
 PRECISIONS = ("fp32", "bf16")
-RESUME_MUST_MATCH = ("data", "batch_size", "seed", "g_lr", "d_lr", "ema_decay", "diff_augment")
-
-
-@dataclass
-class TrainOptions:
-    data: str = "emoji"
-    out_dir: Path = Path("runs/emoji")
-    steps: int = 6000
-    batch_size: int = 64  # global batch, split across processes
-    g_conv_dim: int = 32
-    d_conv_dim: int = 32
-    z_dim: int = 128
-    g_lr: float = 1e-4
-    d_lr: float = 4e-4
-    ema_decay: float = 0.999
-    diff_augment: bool = True
-    seed: int = 0
-    sample_every: int = 250
-    checkpoint_every: int = 250
-    resume: bool = False
-    # "bf16": forward passes under bfloat16 autocast (weights, optimiser and losses stay float32).
-    # About twice as fast on CPUs with AVX512-BF16 or AMX. It may change between --resume sittings.
-    precision: str = "fp32"
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed() -> Distributed:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cuda = torch.cuda.is_available()
-    if world_size == 1:
-        return Distributed(device=torch.device("cuda" if use_cuda else "cpu"))
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    rank = dist.get_rank()
-    device = torch.device("cpu")
-    if use_cuda:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    return Distributed(rank, world_size, device)
+BALANCES = ("image", "emoji")
 
 
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 4096 + rank)
 
 
-def batch_indices(num_images: int, batch_size: int, step: int, seed: int, dist_info: Distributed) -> torch.Tensor:
-    """This rank's share of step `step`'s global batch, walking a fresh permutation each epoch."""
-    per_epoch = num_images // batch_size
-    epoch, position = divmod(step, per_epoch)
-    order = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-    batch = order[position * batch_size : (position + 1) * batch_size]
+def batch_indices(dataset: Dataset, options: TrainOptions, step: int, dist_info: Distributed) -> torch.Tensor:
+    """This rank's share of step `step`'s global batch.
+
+    "image": a fresh permutation each epoch, walked in order. "emoji": drawn with replacement, each
+    image weighted by 1 / (images of its emoji), so every emoji is equally likely.
+    """
+    if options.balance == "emoji":
+        _, inverse, counts = torch.unique(dataset.emoji_ids, return_inverse=True, return_counts=True)
+        weights = 1.0 / counts[inverse].double()
+        draw = torch.Generator().manual_seed(options.seed * 7919 + step)
+        batch = torch.multinomial(weights, options.batch_size, replacement=True, generator=draw)
+    else:
+        per_epoch = len(dataset) // options.batch_size
+        epoch, position = divmod(step, per_epoch)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(options.seed * 7919 + epoch))
+        batch = order[position * options.batch_size : (position + 1) * options.batch_size]
     return batch[dist_info.rank :: dist_info.world_size]
 
 
@@ -106,22 +75,18 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def has_native_bf16(device: torch.device) -> bool:
-    """Whether bfloat16 has hardware support: assumed on accelerators; on a CPU, AVX512-BF16 or AMX."""
-    if device.type != "cpu":
-        return True
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def describe_precision(segments: list[list[Any]], steps: int) -> str:
-    """[[0, "fp32"], [12950, "bf16"]] and 20000 → "fp32 for steps 1–12950, bf16 autocast for steps 12951–20000"."""
+def describe_segments(segments: list[list[Any]], steps: int) -> str:
+    """[[0, "fp32"], [12950, "bf16 autocast"]] and 20000 → "fp32 for steps 1–12950, bf16 autocast for steps 12951–20000"."""
     parts = []
-    for index, (start, precision) in enumerate(segments):
+    for index, (start, label) in enumerate(segments):
         end = segments[index + 1][0] if index + 1 < len(segments) else steps
         if end > start:
-            name = "fp32" if precision == "fp32" else f"{precision} autocast"
-            parts.append(f"{name} for steps {start + 1}–{end}")
+            parts.append(f"{label} for steps {start + 1}–{end}")
     return ", ".join(parts)
+
+
+def precision_label(precision: str) -> str:
+    return "fp32" if precision == "fp32" else f"{precision} autocast"
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -158,100 +123,207 @@ def gammas(generator: Generator) -> dict[str, float]:
     }
 
 
-def plot_losses(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [entry["step"] for entry in history]
-    figure, (loss_axis, gamma_axis) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    window = 50
-    for key in ("d_loss", "g_loss"):
-        values = np.array([entry[key] for entry in history])
-        smooth = np.convolve(values, np.ones(window) / window, mode="valid") if len(values) >= window else values
-        loss_axis.plot(steps[len(steps) - len(smooth) :], smooth, label=key)
-    loss_axis.set_ylabel(f"hinge loss (mean of {window})")
-    loss_axis.legend()
-    for key in [k for k in history[-1] if k.startswith("gamma_")]:
-        gamma_axis.plot(steps, [entry.get(key, 0.0) for entry in history], label=key)
-    gamma_axis.set_ylabel("γ")
-    gamma_axis.set_xlabel("step")
-    gamma_axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+def check_options(options: TrainOptions) -> None:
+    for name, value, allowed in (
+        ("precision", options.precision, PRECISIONS),
+        ("balance", options.balance, BALANCES),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def save_training_state(path: Path, state: dict[str, Any]) -> None:
-    partial_path = path.with_name(path.name + ".partial")
-    torch.save(state, partial_path)
-    partial_path.replace(path)
+def model_config(options: TrainOptions) -> SAGANConfig:
+    return SAGANConfig(
+        z_dim=options.z_dim,
+        g_conv_dim=options.g_conv_dim,
+        d_conv_dim=options.d_conv_dim,
+        attn_key_pool=options.attn_key_pool,
+        g_blocks=options.g_blocks,
+    )
+
+
+def use_fused_attention(module: torch.nn.Module) -> None:
+    for layer in module.modules():
+        if isinstance(layer, SelfAttention):
+            layer.fused_in_training = True
+
+
+class QualityLog:
+    """The quality score of the EMA generator every `evaluate_every` steps (emoji data only)."""
+
+    def __init__(self, dataset: Dataset, options: TrainOptions) -> None:
+        from models.quality import QualityMeter, load_or_train_classifier
+
+        self.samples = options.evaluate_samples
+        self.meter = QualityMeter(dataset, *load_or_train_classifier(dataset))
+
+    def measure(self, generator_ema: Generator, step: int) -> dict[str, float]:
+        from models.quality import evaluate_generator
+
+        report = evaluate_generator(generator_ema, self.meter, self.samples)
+        return {
+            "step": step,
+            "frechet": report.frechet,
+            "kernel": report.kernel,
+            "floor_frechet": report.floor_frechet,
+            "blur_frechet": report.blur_frechet,
+            "confidence": report.mean_confidence,
+        }
+
+
+def read_resume_state(state_path: Path, options: TrainOptions) -> dict[str, Any]:
+    """The saved state of the run that `options` continue; `ValueError` if there is none or it differs."""
+    if not state_path.exists():
+        raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    if state["step"] >= options.steps:
+        raise ValueError(
+            f"--resume: the run has done {state['step']} steps already; ask for more with --steps N (N > {state['step']})"
+        )
+    stored = options_from_saved(state["options"])
+    changed = [
+        name
+        for name in options_to_saved(options)
+        if name not in MAY_CHANGE_ON_RESUME and getattr(stored, name) != getattr(options, name)
+    ]
+    if changed:
+        details = ", ".join(f"{name} was {getattr(stored, name)!r}, now {getattr(options, name)!r}" for name in changed)
+        raise ValueError(f"--resume: {state_path} was trained differently: {details}")
+    return state
+
+
+def stored_sittings(state: dict[str, Any]) -> list[list[Any]]:
+    """[[first step, "fp32 on cpu"], ...]; states saved before devices were recorded trained on CPU."""
+    if "sittings" in state:
+        return state["sittings"]
+    return [[start, f"{precision_label(precision)} on cpu"] for start, precision in state["precision_segments"]]
+
+
+@dataclass
+class StepModels:
+    generator: Generator
+    discriminator: Discriminator
+    g_model: torch.nn.Module  # the generator, or its DistributedDataParallel wrapper
+    d_model: torch.nn.Module
+    g_optimizer: torch.optim.Optimizer
+    d_optimizer: torch.optim.Optimizer
+
+
+def train_step(
+    models: StepModels, real: torch.Tensor, rng: torch.Generator, options: TrainOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One D update and one G update on the batch `real` (B, 3, 64, 64) in [-1, 1]; returns both losses."""
+    generator, discriminator = models.generator, models.discriminator
+    device = real.device
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    batch, z_dim = len(real), generator.config.z_dim
+
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        if not options.diff_augment:
+            return images
+        return diff_augment(images.cpu(), rng).to(device, memory_format=memory_format)
+
+    generator.train()
+    if options.shared_forward:
+        with autocast(device, options.precision):
+            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+        d_fake = fake.detach()
+    else:
+        with torch.no_grad(), autocast(device, options.precision):
+            d_fake = generator(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+    with autocast(device, options.precision):
+        scores = models.d_model(augment(torch.cat([real, d_fake]))).float()
+    real_scores, fake_scores = scores.split([len(real), len(d_fake)])
+    d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+    models.d_optimizer.zero_grad(set_to_none=True)
+    d_loss.backward()
+    models.d_optimizer.step()
+
+    discriminator.requires_grad_(False)
+    if not options.shared_forward:
+        with autocast(device, options.precision):
+            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+    with autocast(device, options.precision):
+        g_loss = -discriminator(augment(fake)).float().mean()
+    models.g_optimizer.zero_grad(set_to_none=True)
+    g_loss.backward()
+    models.g_optimizer.step()
+    discriminator.requires_grad_(True)
+    return d_loss.detach(), g_loss.detach()
+
+
+def build_models(config: SAGANConfig, options: TrainOptions, device: torch.device) -> StepModels:
+    """G and D on `device` in the options' memory format, with their optimisers; no DDP wrapping."""
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    generator = Generator(config).to(device, memory_format=memory_format)
+    discriminator = Discriminator(config).to(device, memory_format=memory_format)
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=options.g_lr, betas=(0.0, 0.9))
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=options.d_lr, betas=(0.0, 0.9))
+    return StepModels(generator, discriminator, generator, discriminator, g_optimizer, d_optimizer)
 
 
 def train(options: TrainOptions) -> Path:
-    """Train, writing samples, a loss plot, a resumable state and an exported model to `out_dir`."""
-    if options.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {options.precision!r}")
-    dist_info = setup_distributed()
-    if options.precision == "bf16" and not has_native_bf16(dist_info.device) and dist_info.is_main:
-        log.warning(
-            "this CPU has neither AVX512-BF16 nor AMX, so bf16 autocast is emulated and usually slower than fp32"
-        )
+    """Train, writing samples, a plot, a resumable state and an exported model to `out_dir`."""
+    check_options(options)
     out_dir = Path(options.out_dir)
+    state_path = out_dir / STATE_FILE
+    state = read_resume_state(state_path, options) if options.resume else None
+
+    dist_info = setup_distributed(resolve_device(options.device))
+    device = dist_info.device
+    if options.precision == "bf16" and not has_native_bf16(device) and dist_info.is_main:
+        log.warning("this CPU has neither AVX512-BF16 nor AMX, so bf16 autocast is emulated and usually slower than fp32")
     torch.manual_seed(options.seed)
     if options.batch_size % dist_info.world_size:
         raise ValueError(f"batch size {options.batch_size} must divide among {dist_info.world_size} processes")
 
-    images, data_info = load_dataset(options.data)
-    if len(images) < options.batch_size:
-        raise ValueError(f"{len(images)} images are fewer than one batch of {options.batch_size}")
-    config = SAGANConfig(z_dim=options.z_dim, g_conv_dim=options.g_conv_dim, d_conv_dim=options.d_conv_dim)
-    generator = Generator(config).to(dist_info.device)
-    discriminator = Discriminator(config).to(dist_info.device)
+    dataset = load_dataset(options.data)
+    if len(dataset) < options.batch_size:
+        raise ValueError(f"{len(dataset)} images are fewer than one batch of {options.batch_size}")
+    config = model_config(options)
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    step_models = build_models(config, options, device)
+    generator, discriminator = step_models.generator, step_models.discriminator
+    g_optimizer, d_optimizer = step_models.g_optimizer, step_models.d_optimizer
     generator_ema = copy.deepcopy(generator).eval()
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=options.g_lr, betas=(0.0, 0.9))
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=options.d_lr, betas=(0.0, 0.9))
+    if options.fused_attention:
+        use_fused_attention(generator)
+        use_fused_attention(discriminator)
 
     start_step = 0
     history: list[dict[str, float]] = []
-    precision_segments: list[list[Any]] = [[0, options.precision]]
-    state_path = out_dir / STATE_FILE
-    if options.resume:
-        if not state_path.exists():
-            raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
-        state = torch.load(state_path, map_location=dist_info.device, weights_only=True)
-        if state["config"] != config.to_dict():
-            raise ValueError(f"{state_path} was trained with {state['config']}, not {config.to_dict()}")
-        saved = state["options"]
-        current = {k: str(v) for k, v in asdict(options).items()}
-        changed = [key for key in RESUME_MUST_MATCH if saved.get(key) != current[key]]
-        if changed:
-            details = ", ".join(f"{key} was {saved.get(key)!r}, now {current[key]!r}" for key in changed)
-            raise ValueError(f"--resume: {state_path} was trained differently: {details}")
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        generator_ema.load_state_dict(state["generator_ema"])
+    quality_history: list[dict[str, float]] = []
+    sitting = f"{precision_label(options.precision)} on {device.type}"
+    sittings = [[0, sitting]]
+    if state is not None:
+        stored_config = SAGANConfig(**state["config"]).to_dict()
+        if stored_config != config.to_dict():
+            raise ValueError(f"{state_path} was trained with {stored_config}, not {config.to_dict()}")
+        for module, key in ((generator, "generator"), (discriminator, "discriminator"), (generator_ema, "generator_ema")):
+            module.load_state_dict(state[key])
         g_optimizer.load_state_dict(state["g_optimizer"])
         d_optimizer.load_state_dict(state["d_optimizer"])
         start_step, history = state["step"], state["history"]
-        precision_segments = state.get("precision_segments", [[0, "fp32"]])
-        if precision_segments[-1][1] != options.precision:
-            precision_segments.append([start_step, options.precision])
+        quality_history = state.get("quality_history", [])
+        sittings = stored_sittings(state)
+        if sittings[-1][1] != sitting:
+            sittings.append([start_step, sitting])
         if dist_info.is_main:
             log.info("resumed from %s at step %d", state_path, start_step)
 
-    g_model: torch.nn.Module = generator
-    d_model: torch.nn.Module = discriminator
     if dist_info.world_size > 1:
-        device_ids = [dist_info.device.index] if dist_info.device.type == "cuda" else None
-        g_model = DistributedDataParallel(generator, device_ids=device_ids)
-        d_model = DistributedDataParallel(discriminator, device_ids=device_ids)
+        device_ids = [device.index] if device.type == "cuda" else None
+        step_models.g_model = DistributedDataParallel(generator, device_ids=device_ids)
+        step_models.d_model = DistributedDataParallel(discriminator, device_ids=device_ids)
 
+    quality_log = None
     if dist_info.is_main:
         (out_dir / "samples").mkdir(parents=True, exist_ok=True)
+        if options.evaluate_every:
+            if options.data != "emoji":
+                raise ValueError("--evaluate-every needs the emoji data: its classifier knows the emoji categories")
+            quality_log = QualityLog(dataset, options)
     fixed_z = torch.randn(64, config.z_dim, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
-    local_batch = options.batch_size // dist_info.world_size
     progress = tqdm(
         range(start_step, options.steps),
         initial=start_step,
@@ -259,36 +331,12 @@ def train(options: TrainOptions) -> Path:
         disable=not dist_info.is_main,
         dynamic_ncols=True,
     )
+
     for step in progress:
         rng = step_generator(options.seed, step, dist_info.rank)
-        indices = batch_indices(len(images), options.batch_size, step, options.seed, dist_info)
-        real = to_unit_range(images[indices]).to(dist_info.device)
-
-        generator.train()
-        with torch.no_grad(), autocast(dist_info.device, options.precision):
-            fake = generator(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device)).float()
-        d_input = torch.cat([real, fake])
-        if options.diff_augment:
-            d_input = diff_augment(d_input.cpu(), rng).to(dist_info.device)
-        with autocast(dist_info.device, options.precision):
-            scores = d_model(d_input).float()
-        real_scores, fake_scores = scores.split([len(real), len(fake)])
-        d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
-        d_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_optimizer.step()
-
-        discriminator.requires_grad_(False)
-        with autocast(dist_info.device, options.precision):
-            fake = g_model(torch.randn(local_batch, config.z_dim, generator=rng).to(dist_info.device)).float()
-        if options.diff_augment:
-            fake = diff_augment(fake.cpu(), rng).to(dist_info.device)
-        with autocast(dist_info.device, options.precision):
-            g_loss = -discriminator(fake).float().mean()
-        g_optimizer.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_optimizer.step()
-        discriminator.requires_grad_(True)
+        indices = batch_indices(dataset, options, step, dist_info)
+        real = to_unit_range(dataset.images[indices]).to(device, memory_format=memory_format)
+        d_loss, g_loss = train_step(step_models, real, rng, options)
         update_ema(generator_ema, generator, step, options.ema_decay)
 
         layer_gammas = gammas(generator)
@@ -302,18 +350,22 @@ def train(options: TrainOptions) -> Path:
                 **{f"γ{name[-1]}": f"{value:+.3f}" for name, value in layer_gammas.items()},
             )
         done = step + 1
-        if dist_info.is_main and (done % options.sample_every == 0 or done == options.steps):
+        if not dist_info.is_main:
+            continue
+        if quality_log is not None and (done % options.evaluate_every == 0 or done == options.steps):
+            quality_history.append(quality_log.measure(generator_ema, done))
+            log.info("step %d: Fréchet distance %.2f", done, quality_history[-1]["frechet"])
+        if done % options.sample_every == 0 or done == options.steps:
             with torch.no_grad():
-                grid = image_grid(generator_ema(fixed_z.to(dist_info.device)))
+                grid = image_grid(generator_ema.eval()(fixed_z.to(device)))
             grid.save(out_dir / "samples" / f"step_{done:06d}.png")
             grid.save(out_dir / "samples" / "latest.png")
-            plot_losses(history, out_dir / "losses.png")
-        if dist_info.is_main and (done % options.checkpoint_every == 0 or done == options.steps):
-            save_training_state(
-                state_path,
+            plot_training(history, quality_history, out_dir / "losses.png")
+        if done % options.checkpoint_every == 0 or done == options.steps:
+            save_torch_atomically(
                 {
                     "config": config.to_dict(),
-                    "options": {k: str(v) for k, v in asdict(options).items()},
+                    "options": options_to_saved(options),
                     "generator": generator.state_dict(),
                     "discriminator": discriminator.state_dict(),
                     "generator_ema": generator_ema.state_dict(),
@@ -321,16 +373,13 @@ def train(options: TrainOptions) -> Path:
                     "d_optimizer": d_optimizer.state_dict(),
                     "step": done,
                     "history": history,
-                    "precision_segments": precision_segments,
+                    "quality_history": quality_history,
+                    "sittings": sittings,
                 },
+                state_path,
             )
-            precision = describe_precision(precision_segments, done)
-            export_model(
-                out_dir / MODEL_FILE, config, generator_ema, discriminator, data_info, options, done, precision
-            )
-    if dist_info.world_size > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+            export_model(out_dir / MODEL_FILE, config, generator_ema, discriminator, dataset, options, done, sittings)
+    finish_distributed(dist_info)
     return out_dir / MODEL_FILE
 
 
@@ -339,21 +388,22 @@ def export_model(
     config: SAGANConfig,
     generator_ema: Generator,
     discriminator: Discriminator,
-    data_info: DatasetInfo,
+    dataset: Dataset,
     options: TrainOptions,
     steps: int,
-    precision: str,
+    sittings: list[list[Any]],
 ) -> None:
     augment = "DiffAugment colour+translation+cutout" if options.diff_augment else "no augmentation"
+    balance = ", balanced by emoji" if options.balance == "emoji" else ""
     training = {
         "steps": steps,
         "batch_size": options.batch_size,
         "recipe": f"hinge loss, Adam(0, 0.9), TTUR {options.g_lr:g}/{options.d_lr:g}, {augment}, "
-        f"EMA {options.ema_decay:g}",
-        "precision": precision,
-        "data": data_info.name,
-        "licence": data_info.licence,
-        "attribution": data_info.attribution,
+        f"EMA {options.ema_decay:g}{balance}",
+        "precision": describe_segments(sittings, steps),
+        "data": dataset.info.name,
+        "licence": dataset.info.licence,
+        "attribution": dataset.info.attribution,
         "generator_weights": "exponential moving average of G",
     }
     save_checkpoint(path, config, generator_ema, discriminator, training)
