@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from models.files import save_atomic
 from models.reference import convert_reference_generator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
 
@@ -63,10 +64,7 @@ def save_checkpoint(
         "discriminator": _cpu_state(discriminator) if discriminator is not None else None,
         "training": dict(training),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(path.name + ".partial")
-    torch.save(payload, partial_path)
-    partial_path.replace(path)
+    save_atomic(payload, path)
 
 
 def _read(path: Path) -> Any:
