@@ -10,7 +10,7 @@ are pooled) are separate: a row of an (N, M) map lies on the key grid, a column 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -67,7 +67,7 @@ def layer_gamma(model: Any, name: str) -> float:
 
 def with_gammas(model: Any, layers: list[_LayerPlacement]) -> list[AttentionLayer]:
     """The layers as `AttentionLayer`s carrying the model's current γ."""
-    return [replace(AttentionLayer.of(layer), gamma=layer_gamma(model, layer.name)) for layer in layers]
+    return [AttentionLayer.of(layer, layer_gamma(model, layer.name)) for layer in layers]
 
 
 def pixels_per_cell(image_size: int, grid: int) -> int:

@@ -3,6 +3,7 @@ semantics, must give the same image and attention after conversion through `load
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -11,7 +12,6 @@ from torch import nn
 from models.capture import AttentionCapture
 from models.checkpoint import load_checkpoint
 from models.sagan import sample_latents
-from tests.conftest import randomise
 
 
 class ReferenceSpectralNorm(nn.Module):
@@ -82,10 +82,12 @@ class ReferenceGenerator(nn.Module):
         return self.last(out), p1, p2
 
 
-def test_reference_checkpoint_reproduces_images_and_attention(tmp_path: Path) -> None:
+def test_reference_checkpoint_reproduces_images_and_attention(
+    tmp_path: Path, randomise_weights: Callable[[torch.nn.Module, int], None]
+) -> None:
     torch.manual_seed(5)
     reference = ReferenceGenerator(z_dim=24, conv_dim=16)
-    randomise(reference, seed=5)
+    randomise_weights(reference, seed=5)
     reference.eval()
     path = tmp_path / "1000_G.pth"
     torch.save(reference.state_dict(), path)
