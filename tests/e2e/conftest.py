@@ -29,12 +29,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(checkpoint: Path, **environment: str) -> Iterator[str]:
-    """`sagan-attn serve` in a subprocess on a free loopback port; yields its base URL."""
+def running_server(
+    checkpoint: Path | None,
+    command: tuple[str, ...] = (sys.executable, "-m", "app.cli"),
+    cwd: Path = PROJECT_ROOT,
+    **environment: str,
+) -> Iterator[str]:
+    """`sagan-attn serve` (`command`, run in `cwd`) in a subprocess on a free loopback port; yields its base URL.
+
+    With no checkpoint it serves the default model.
+    """
     port = free_port()
+    chosen = [] if checkpoint is None else ["--checkpoint", str(checkpoint)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)],
-        cwd=PROJECT_ROOT,
+        [*command, "serve", *chosen, "--port", str(port)],
+        cwd=cwd,
         env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -61,7 +70,7 @@ def running_server(checkpoint: Path, **environment: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def start_server() -> Callable[..., AbstractContextManager[str]]:
-    """`with start_server(checkpoint, **environment) as url:` a real server on a free loopback port."""
+    """`with start_server(checkpoint, command=..., cwd=..., **environment) as url:` a real server on loopback."""
     return running_server
 
 
