@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from models.files import save_atomic
-from models.reference import convert_reference_generator, is_reference_state_dict
+from models.reference import convert_reference_generator, is_reference_discriminator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
@@ -158,6 +158,10 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
             raise CheckpointError(f"{path}: 'training' must be a mapping")
         return LoadedCheckpoint(path, config, generator, discriminator, _plain_metadata(training))
     if isinstance(payload, dict) and is_reference_state_dict(payload):
+        if is_reference_discriminator(payload):
+            raise CheckpointError(
+                f"{path}: this is a discriminator checkpoint ({{step}}_D.pth); pass the generator's {{step}}_G.pth"
+            )
         try:
             config, state = convert_reference_generator(payload)
         except Exception as error:  # noqa: BLE001  any malformed tensor or key in a foreign file
