@@ -59,7 +59,7 @@ def test_installed_wheel_serves_the_page_and_heatmaps_from_another_folder(
 ) -> None:
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"app/templates/index.html", "app/static/explorer.js", "models/emoji_sagan.pt"} <= names
+    assert {"app/templates/index.html", "app/static/main.js", "models/emoji_sagan.pt"} <= names
 
     venv = fresh_venv(tmp_path)
     run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-deps",
@@ -72,7 +72,7 @@ def test_installed_wheel_serves_the_page_and_heatmaps_from_another_folder(
     with start_server(None, command=(str(venv / "bin" / "sagan-attn"),), cwd=elsewhere, PYTHONPATH="") as url:
         page = httpx.get(f"{url}/")
         assert page.status_code == 200 and 'data-default-model="emoji_sagan"' in page.text
-        assert httpx.get(f"{url}/static/explorer.js").status_code == 200
+        assert httpx.get(f"{url}/static/main.js").status_code == 200
         heatmap = httpx.get(f"{url}/api/models/emoji_sagan/samples/7/heatmap.png", params={"x": 20, "y": 41})
         assert heatmap.status_code == 200
         assert Image.open(io.BytesIO(heatmap.content)).size == (32, 32)
