@@ -13,17 +13,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
-WORKDIR /srv/sagan-attn
+WORKDIR /build
 
-RUN pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
-        "torch==${TORCH_VERSION}"
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}+cpu"
 
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY models ./models
 COPY static ./static
 COPY templates ./templates
-RUN pip install -e . && useradd --system --no-create-home explorer
+# A regular (non-editable) install: the page, its templates and the weights are package data.
+RUN pip install . && cd / && rm -rf /build && useradd --system --no-create-home explorer
+WORKDIR /srv
 
 USER explorer
 EXPOSE 8000

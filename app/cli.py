@@ -17,6 +17,7 @@ from models.train_options import TrainOptions
 __all__ = ["main"]
 
 SETTINGS_ERRORS = (ValidationError, SettingsError)
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _one_line(error: BaseException) -> str:
@@ -45,7 +46,8 @@ def _serve(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError
 
     try:
-        settings = Settings() if args.checkpoint is None else Settings(checkpoint=args.checkpoint)
+        chosen = {"checkpoint": args.checkpoint, "model_name": args.model_name}
+        settings = Settings(**{key: value for key, value in chosen.items() if value is not None})
         loaded = load_default(settings)
     except (CheckpointError, *SETTINGS_ERRORS) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
@@ -154,13 +156,18 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sagan-attn", description="Explore the attention maps of a SAGAN generator.")
+    parser = argparse.ArgumentParser(
+        prog="sagan-attn", description="Explore the attention maps of a SAGAN generator.", formatter_class=HELP_FORMAT
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the explorer and its REST API")
-    serve.add_argument("--checkpoint", type=Path, default=None, help="model file (default: the shipped emoji model)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    serve.add_argument("--port", type=int, choices=range(1, 65536), metavar="PORT", default=8000)
+    serve = commands.add_parser("serve", help="serve the explorer and its REST API", formatter_class=HELP_FORMAT)
+    serve.add_argument("--checkpoint", type=Path, default=None, help="model file; None: the shipped emoji model")
+    serve.add_argument(
+        "--model-name", default=None, help="name in URLs (letters, digits, _ . -); None: the checkpoint's file stem"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind; the default is loopback only")
+    serve.add_argument("--port", type=int, choices=range(1, 65536), metavar="PORT", default=8000, help="TCP port")
     serve.set_defaults(handler=_serve)
 
     train = commands.add_parser(
@@ -183,26 +190,43 @@ def build_parser() -> argparse.ArgumentParser:
             "balance": ["image", "emoji"],
             "attn_key_pool": [1, 2],
         }.get(name)
-        train.add_argument(flag, dest=name, type=kind, choices=choices, default=None, help=f"{text} (default: {default})")
+        train.add_argument(
+            flag, dest=name, type=kind, choices=choices, default=None, help=f"{text} (default: {default})"
+        )
     train.add_argument("--conv-dim", type=positive_int, default=None, help="channel width of G and D together")
     for name, flag in TRAIN_SWITCHES.items():
-        train.add_argument(flag, dest=name, action="store_true", help=f"turn off {name.replace('_', ' ')} (default: on)")
+        train.add_argument(
+            flag, dest=name, action="store_true", help=f"turn off {name.replace('_', ' ')} (default: on)"
+        )
     train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt with its options")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser(
-        "evaluate", help="score an emoji checkpoint's samples against the real emoji (classifier-feature distances)"
+        "evaluate",
+        help="score an emoji checkpoint's samples against the real emoji (classifier-feature distances)",
+        formatter_class=HELP_FORMAT,
     )
     evaluate.add_argument("checkpoint", type=Path)
-    evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1 (default: 1536)")
+    evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1")
     evaluate.set_defaults(handler=_evaluate)
 
-    inspect = commands.add_parser("inspect", help="print attention statistics of a checkpoint")
+    inspect = commands.add_parser(
+        "inspect", help="print attention statistics of a checkpoint", formatter_class=HELP_FORMAT
+    )
     inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)
     inspect.add_argument("--seeds", type=positive_int, default=64, help="measure over seeds 0..N-1")
     inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")
     inspect.set_defaults(handler=_inspect)
+    for command in commands.choices.values():
+        _show_every_default(command)
     return parser
+
+
+def _show_every_default(parser: argparse.ArgumentParser) -> None:
+    """The defaults formatter shows a default only after help text; give every other option some."""
+    for action in parser._actions:
+        if action.help is None and action.default is not argparse.SUPPRESS:
+            action.help = "(default: %(default)s)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app.explorer import ModelService
-from app.routes import api, pages
-from app.settings import DEFAULT_CHECKPOINT, PROJECT_ROOT, Settings
+from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
+from app.routes import api, docs, pages
+from app.service import ModelService
+from app.settings import Settings
 from models.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 
 __all__ = ["NoTrainedModelError", "create_app", "load_default"]
@@ -72,11 +73,15 @@ def create_app(settings: Settings | None = None, loaded: LoadedCheckpoint | None
         description=API_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     application.state.settings = settings
     if settings.cors_origins:
         application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
-    application.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    application.mount("/static", StaticFiles(directory=STATIC), name="static")
+    application.mount(docs.ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     application.include_router(api.router)
+    application.include_router(docs.router)
     application.include_router(pages.router)
     return application

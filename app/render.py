@@ -1,9 +1,6 @@
-"""Pure functions from attention tensors to pixels: coordinate mapping, map slicing, colouring, PNG.
+"""Pure functions from attention tensors to pixels: map slicing, colouring, PNG.
 
-Coordinates. A query is an output-image pixel (x, y), 0 ≤ x, y < image_size. A layer whose grid is
-G×G covers image_size/G pixels per cell, so pixel (x, y) falls in cell
-    row = y · G // image_size,  col = x · G // image_size,  flat index = row · G + col.
-For the 32×32 layer under a 64×64 image, pixels (0..1, 0..1) are cell 0 and (62..63, 62..63) cell 1023.
+Coordinates (pixel → cell on a layer's grid) are `models.geometry`'s.
 
 Directions. "row" (where this pixel looks) is row i of softmax(QKᵀ): the query cell i spreads
 weights summing to 1 over the key grid. "column" (what looks at this pixel) is column j: the
@@ -21,16 +18,16 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from models.geometry import pixel_to_cell
+
 __all__ = [
     "Direction",
     "attention_slice",
     "blend",
-    "cell_bounds",
     "colorize",
     "colormap_lut",
     "colormap_names",
     "encode_png",
-    "pixel_to_cell",
     "render_heatmap",
     "scale_for_display",
 ]
@@ -39,22 +36,6 @@ __all__ = [
 class Direction(str, Enum):
     row = "row"  # where this pixel looks: its query row, over the key grid, sums to 1
     column = "column"  # what looks at this pixel: its key column, over the query grid
-
-
-def pixel_to_cell(x: int, y: int, image_size: int, grid: int) -> tuple[int, int, int]:
-    """Output pixel (x, y) → (row, col, flat index) on a grid×grid layer."""
-    if not (0 <= x < image_size and 0 <= y < image_size):
-        raise ValueError(f"pixel ({x}, {y}) lies outside the {image_size}×{image_size} image")
-    row = y * grid // image_size
-    col = x * grid // image_size
-    return row, col, row * grid + col
-
-
-def cell_bounds(row: int, col: int, image_size: int, grid: int) -> tuple[int, int, int, int]:
-    """Output pixels covered by a cell, as (x0, y0, x1, y1) with x1, y1 exclusive."""
-    x0, x1 = -(-col * image_size // grid), -(-(col + 1) * image_size // grid)
-    y0, y1 = -(-row * image_size // grid), -(-(row + 1) * image_size // grid)
-    return x0, y0, x1, y1
 
 
 def attention_slice(
@@ -151,7 +132,7 @@ def render_heatmap(
 ) -> np.ndarray:
     """A 2-D attention slice → (size, size, 3) uint8, optionally over the image, with a box on the clicked cell.
 
-    `marker` is a box in output-image pixels (see `cell_bounds`), scaled here to `size`.
+    `marker` is a box in output-image pixels (see `models.geometry.cell_bounds`), scaled here to `size`.
     """
     heat = upscale_nearest(colorize(scale_for_display(values), lut), size)
     if image is not None:

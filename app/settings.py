@@ -7,26 +7,28 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_CHECKPOINT", "PROJECT_ROOT", "Settings"]
+from app.resources import DEFAULT_CHECKPOINT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = PROJECT_ROOT / "models" / "emoji_sagan.pt"
+__all__ = ["Settings", "model_name_for"]
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+def model_name_for(checkpoint: Path) -> str:
+    """A URL-safe model name from a checkpoint's file name: its stem with other characters as '-'."""
+    stem = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in checkpoint.stem)
+    return stem[:64] or "model"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAGAN_ATTN_", protected_namespaces=())
 
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file to serve")
-    model_name: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="name in URLs; default: file stem"
-    )
+    model_name: str | None = Field(None, pattern=MODEL_NAME_PATTERN, description="name in URLs; default: file stem")
     cache_bytes: int = Field(32 * 2**20, ge=8 * 2**20, le=2**40, description="bound of the sample cache, in bytes")
     max_matrix_bytes: int = Field(64 * 2**20, ge=0, description="largest full-matrix .npy response, in bytes")
     torch_threads: int = Field(2, ge=1, le=256, description="intra-op threads for forward passes")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; none by default")
 
     def resolved_model_name(self) -> str:
-        if self.model_name:
-            return self.model_name
-        stem = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in self.checkpoint.stem)
-        return stem[:64] or "model"
+        return self.model_name or model_name_for(self.checkpoint)

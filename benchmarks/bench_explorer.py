@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch
 
-from app.settings import DEFAULT_CHECKPOINT, PROJECT_ROOT
+from app.settings import DEFAULT_CHECKPOINT, model_name_for
 from models.capture import AttentionCapture
 from models.checkpoint import load_checkpoint
 from models.sagan import sample_latents
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 CACHED_SEEDS = list(range(4))  # a few, well inside the default cache bound
 LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
@@ -185,16 +186,11 @@ def hover_latencies(url: str, moves: int) -> list[float]:
     timestamp to the moment the new map is on the canvas (ready for the next composited frame)."""
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    from scripts.chromium import launch_chromium
+
     latencies = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(f"{url}/?seed=0&x=63&y=63")
         page.wait_for_selector("#heatmap[data-painted]")
@@ -271,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-mib", type=int, default=32, help="server sample-cache bound")
     args = parser.parse_args(argv)
 
-    model = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in args.checkpoint.stem)
+    model = model_name_for(args.checkpoint)
     process = start_server(args.checkpoint, args.port, args.cache_mib)
     rows: list[Row] = []
     try:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.settings import DEFAULT_CHECKPOINT
+from app.settings import DEFAULT_CHECKPOINT, model_name_for
 from benchmarks.bench_explorer import Connection, heatmap_path, machine_description, rss_mib, start_server
 
 CACHED_SEEDS = range(16)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-mib", type=int, default=32)
     args = parser.parse_args(argv)
 
-    model = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in args.checkpoint.stem)
+    model = model_name_for(args.checkpoint)
     process = start_server(args.checkpoint, args.port, args.cache_mib)
     samples: list[tuple[int, float]] = []
     try:

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from models.reference import convert_reference_generator, is_reference_state_dict
+from models.files import save_atomic
+from models.reference import convert_reference_generator, is_reference_discriminator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
@@ -63,10 +64,7 @@ def save_checkpoint(
         "discriminator": _cpu_state(discriminator) if discriminator is not None else None,
         "training": dict(training),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(path.name + ".partial")
-    torch.save(payload, partial_path)
-    partial_path.replace(path)
+    save_atomic(payload, path)
 
 
 def _read(path: Path) -> Any:
@@ -160,6 +158,10 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
             raise CheckpointError(f"{path}: 'training' must be a mapping")
         return LoadedCheckpoint(path, config, generator, discriminator, _plain_metadata(training))
     if isinstance(payload, dict) and is_reference_state_dict(payload):
+        if is_reference_discriminator(payload):
+            raise CheckpointError(
+                f"{path}: this is a discriminator checkpoint ({{step}}_D.pth); pass the generator's {{step}}_G.pth"
+            )
         try:
             config, state = convert_reference_generator(payload)
         except Exception as error:  # noqa: BLE001  any malformed tensor or key in a foreign file

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.files import save_torch_atomically
+from models.files import save_atomic
 
 __all__ = ["EMOJI_CATEGORIES", "EMOJI_SOURCES", "Dataset", "DatasetInfo", "load_dataset", "load_emoji", "load_folder"]
 
@@ -170,7 +170,7 @@ def load_emoji(cache_dir: Path | None = None) -> Dataset:
                 labels.append(by_file.get(file_name, (NO_CATEGORY, -1 - len(labels))))
     label_tensor = torch.tensor(labels, dtype=torch.int64)  # (N, 2)
     dataset = Dataset(images_to_tensor(images), label_tensor[:, 0].clone(), label_tensor[:, 1].clone(), info)
-    save_torch_atomically(
+    save_atomic(
         {"images": dataset.images, "categories": dataset.categories, "emoji_ids": dataset.emoji_ids}, cache_file
     )
     return dataset

@@ -10,7 +10,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA when torch sees it, else CPU; "cuda" without CUDA is an error."""
+    """ "auto" → CUDA when torch sees it, else CPU; "cuda" without CUDA is an error."""
     if name not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, not {name!r}")
     if name == "cuda" and not torch.cuda.is_available():

@@ -11,6 +11,8 @@ import torch
 
 from models.capture import AttentionCapture
 from models.checkpoint import LoadedCheckpoint
+from models.geometry import cell_centres
+from models.imaging import image_grid
 from models.sagan import Generator, generator_attention_layers, sample_latents
 
 __all__ = ["LayerStatistics", "attention_statistics", "format_statistics", "save_sample_grid"]
@@ -30,14 +32,6 @@ class LayerStatistics:
     seeds: int
 
 
-def cell_centres(grid: int, image_size: int) -> torch.Tensor:
-    """(grid², 2) centres (x, y) of a grid's cells in output-pixel units, flat index row*grid + col."""
-    scale = image_size / grid
-    coords = (torch.arange(grid, dtype=torch.float64) + 0.5) * scale
-    rows, cols = torch.meshgrid(coords, coords, indexing="ij")
-    return torch.stack([cols.flatten(), rows.flatten()], dim=1)
-
-
 def row_entropy_fraction(maps: torch.Tensor) -> float:
     """maps (B, N, M) with rows summing to 1."""
     entropy = -(maps * maps.clamp_min(1e-12).log()).sum(-1)  # (B, N)
@@ -45,7 +39,9 @@ def row_entropy_fraction(maps: torch.Tensor) -> float:
 
 
 def mean_attention_distance(maps: torch.Tensor, query_grid: int, key_grid: int, image_size: int) -> float:
-    distances = torch.cdist(cell_centres(query_grid, image_size), cell_centres(key_grid, image_size))  # (N, M)
+    queries = torch.from_numpy(cell_centres(query_grid, image_size))  # (N, 2)
+    keys = torch.from_numpy(cell_centres(key_grid, image_size))  # (M, 2)
+    distances = torch.cdist(queries, keys)  # (N, M)
     return float((maps.double() * distances).sum(-1).mean())
 
 
@@ -110,8 +106,6 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
 @torch.inference_mode()
 def save_sample_grid(generator: Generator, path: Path, seeds: range = range(64)) -> None:
     """The samples of `seeds` (the explorer's seeds), 8 per row, as one PNG."""
-    from models.train import image_grid
-
     generator.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(generator(sample_latents(list(seeds), generator.config.z_dim))).save(path)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.data import EMOJI_CATEGORIES, NO_CATEGORY, Dataset
-from models.files import save_torch_atomically
+from models.files import save_atomic
 
 __all__ = [
     "CLASSIFIER_FILE",
@@ -134,7 +134,7 @@ def load_or_train_classifier(dataset: Dataset, path: Path = CLASSIFIER_FILE) -> 
             return model.eval(), float(payload["held_out_accuracy"])
     log.info("training the emoji classifier once; it is saved to %s", path)
     model, accuracy = train_classifier(dataset)
-    save_torch_atomically(
+    save_atomic(
         {
             "format": CLASSIFIER_FORMAT,
             "state": model.state_dict(),

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.geometry import AttentionLayer
+
 __all__ = [
-    "AttentionLayerInfo",
     "Discriminator",
     "Generator",
     "SAGANConfig",
@@ -66,24 +67,14 @@ class SAGANConfig:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class AttentionLayerInfo:
-    """Where an attention layer sits: its query grid (the feature map) and its key grid."""
-
-    name: str
-    channels: int
-    query_grid: int  # side of the query grid; N = query_grid²
-    key_grid: int  # side of the key grid; equals query_grid unless keys are pooled
-
-
-def generator_attention_layers(config: SAGANConfig) -> list[AttentionLayerInfo]:
+def generator_attention_layers(config: SAGANConfig) -> list[AttentionLayer]:
     """The generator's attention layers, earliest first."""
     layers = []
     for name, channels, grid in (
         ("attn1", config.g_conv_dim * 2, config.image_size // 4),
         ("attn2", config.g_conv_dim, config.image_size // 2),
     ):
-        layers.append(AttentionLayerInfo(name, channels, grid, grid // config.attn_key_pool))
+        layers.append(AttentionLayer(name, channels, grid, grid // config.attn_key_pool))
     return layers
 
 

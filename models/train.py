@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -30,7 +28,9 @@ from models.checkpoint import save_checkpoint
 from models.data import Dataset, load_dataset
 from models.devices import has_native_bf16, resolve_device
 from models.distributed import Distributed, finish_distributed, setup_distributed
-from models.files import save_torch_atomically
+from models.geometry import with_gammas
+from models.imaging import image_grid
+from models.files import save_atomic
 from models.plots import plot_training
 from models.sagan import Discriminator, Generator, SAGANConfig, SelfAttention, generator_attention_layers
 from models.train_options import MAY_CHANGE_ON_RESUME, TrainOptions, options_from_saved, options_to_saved
@@ -93,20 +93,6 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1.0
 
 
-def image_grid(images: torch.Tensor, columns: int = 8) -> Image.Image:
-    """(B, 3, H, W) in [-1, 1] → one PIL image of `columns` per row with 2-pixel white gutters."""
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    count, height, width, _ = pixels.shape
-    rows = (count + columns - 1) // columns
-    gutter = 2
-    canvas = np.full((rows * (height + gutter) + gutter, columns * (width + gutter) + gutter, 3), 255, np.uint8)
-    for index, image in enumerate(pixels):
-        top = gutter + (index // columns) * (height + gutter)
-        left = gutter + (index % columns) * (width + gutter)
-        canvas[top : top + height, left : left + width] = image
-    return Image.fromarray(canvas)
-
-
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
     effective = min(decay, (1 + step) / (10 + step))
     with torch.no_grad():
@@ -117,10 +103,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
 
 
 def gammas(generator: Generator) -> dict[str, float]:
-    return {
-        layer.name: float(getattr(generator, layer.name).gamma.detach())
-        for layer in generator_attention_layers(generator.config)
-    }
+    return {layer.name: layer.gamma for layer in with_gammas(generator, generator_attention_layers(generator.config))}
 
 
 def check_options(options: TrainOptions) -> None:
@@ -272,7 +255,9 @@ def train(options: TrainOptions) -> Path:
     dist_info = setup_distributed(resolve_device(options.device))
     device = dist_info.device
     if options.precision == "bf16" and not has_native_bf16(device) and dist_info.is_main:
-        log.warning("this CPU has neither AVX512-BF16 nor AMX, so bf16 autocast is emulated and usually slower than fp32")
+        log.warning(
+            "this CPU has neither AVX512-BF16 nor AMX, so bf16 autocast is emulated and usually slower than fp32"
+        )
     torch.manual_seed(options.seed)
     if options.batch_size % dist_info.world_size:
         raise ValueError(f"batch size {options.batch_size} must divide among {dist_info.world_size} processes")
@@ -299,7 +284,11 @@ def train(options: TrainOptions) -> Path:
         stored_config = SAGANConfig(**state["config"]).to_dict()
         if stored_config != config.to_dict():
             raise ValueError(f"{state_path} was trained with {stored_config}, not {config.to_dict()}")
-        for module, key in ((generator, "generator"), (discriminator, "discriminator"), (generator_ema, "generator_ema")):
+        for module, key in (
+            (generator, "generator"),
+            (discriminator, "discriminator"),
+            (generator_ema, "generator_ema"),
+        ):
             module.load_state_dict(state[key])
         g_optimizer.load_state_dict(state["g_optimizer"])
         d_optimizer.load_state_dict(state["d_optimizer"])
@@ -362,7 +351,7 @@ def train(options: TrainOptions) -> Path:
             grid.save(out_dir / "samples" / "latest.png")
             plot_training(history, quality_history, out_dir / "losses.png")
         if done % options.checkpoint_every == 0 or done == options.steps:
-            save_torch_atomically(
+            save_atomic(
                 {
                     "config": config.to_dict(),
                     "options": options_to_saved(options),

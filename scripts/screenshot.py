@@ -1,4 +1,4 @@
-"""Screenshot of the explorer page for the README: `.venv/bin/python scripts/screenshot.py OUT.png [URL]`.
+"""Screenshot of the explorer page for the README: `.venv/bin/python -m scripts.screenshot OUT.png [URL]`.
 
 Needs a running server (default http://127.0.0.1:8000) and Debian's chromium.
 """
@@ -9,20 +9,14 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from scripts.chromium import launch_chromium
 
 
 def main() -> int:
     out = sys.argv[1]
     url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=14&x=32&y=40&layer=attn2&direction=row"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1240, "height": 860})
         page.goto(url)
         page.wait_for_selector("#heatmap[data-painted]")

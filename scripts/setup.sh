@@ -10,8 +10,10 @@ TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
 apt_install() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    # Wait up to 5 minutes for another apt or dpkg process to release its lock instead of failing.
+    local wait_for_lock=(-o DPkg::Lock::Timeout=300)
+    $sudo apt-get "${wait_for_lock[@]}" update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get "${wait_for_lock[@]}" install -y -qq "$@" >/dev/null
 }
 
 MODE="serve"
@@ -37,12 +39,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 
 # Torch first, as a CPU build: on Linux, PyPI's torch wheel pulls several GB of CUDA libraries.
-# A CPU wheel that pip's find-links already holds is taken as is; otherwise PyTorch's CPU index.
+# A CPU wheel that pip's find-links already holds is taken as is; otherwise PyTorch's CPU index is
+# added to pip's own (default) index for torch alone.
 if .venv/bin/python -m pip install --quiet --no-index --no-deps "torch==${TORCH_VERSION}" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
 else
-    .venv/bin/python -m pip install --quiet --index-url "$TORCH_CPU_INDEX" \
-        --extra-index-url https://pypi.org/simple "torch==${TORCH_VERSION}"
+    .venv/bin/python -m pip install --quiet --extra-index-url "$TORCH_CPU_INDEX" "torch==${TORCH_VERSION}+cpu"
 fi
 
 if [ "$MODE" = "test" ]; then

@@ -1,8 +1,11 @@
-"""Fixtures: tiny models built in memory, saved in our checkpoint format, and a running app."""
+"""Fixtures: tiny models built in memory, saved in our checkpoint format, and a running app.
+
+Tests take the builders as fixtures (`make_generator`, `tiny_config`, ...) rather than importing this file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,44 @@ def tiny_generator(config: SAGANConfig = TINY_CONFIG, seed: int = 0) -> Generato
     generator = Generator(config)
     randomise(generator, seed)
     return generator.eval()
+
+
+def features_entering(generator: Generator, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The inputs of attn1 and attn2, computed layer by layer without hooks."""
+    out = generator.l3(generator.l2(generator.l1(z.view(z.shape[0], -1, 1, 1))))
+    attn1_input = out
+    attn2_input = generator.l4(generator.attn1(out))
+    return {"attn1": attn1_input, "attn2": attn2_input}
+
+
+def attention_by_hand(layer: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """softmax(QKᵀ) of a layer with unpooled keys, from its convolutions, without the module's forward."""
+    query = layer.query_conv(features).flatten(2)  # (B, C/8, N)
+    key = layer.key_conv(features).flatten(2)  # (B, C/8, N)
+    energy = torch.einsum("bcn,bcm->bnm", query, key)  # (B, N, N)
+    return torch.softmax(energy, dim=-1)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> SAGANConfig:
+    return TINY_CONFIG
+
+
+@pytest.fixture(scope="session")
+def make_generator() -> Callable[..., Generator]:
+    """`make_generator(config=tiny_config, seed=0)`: a tiny generator with non-zero γ and peaked maps."""
+    return tiny_generator
+
+
+@pytest.fixture(scope="session")
+def randomise_weights() -> Callable[[torch.nn.Module, int], None]:
+    return randomise
+
+
+@pytest.fixture(scope="session")
+def hand_attention() -> tuple[Callable[..., dict[str, torch.Tensor]], Callable[..., torch.Tensor]]:
+    """(features_entering, attention_by_hand): a generator's maps computed with no hooks."""
+    return features_entering, attention_by_hand
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from app import render
-from app.explorer import LayerView, ModelService, Sample
+from app.cache import Sample
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -25,7 +25,9 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
+from app.service import ModelService
 from models.capture import count_forward_hooks
+from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
 
 
 class ErrorMessage(BaseModel):
@@ -145,14 +147,14 @@ async def heatmap(
     if size is None:
         size = service.image_size if overlay else values.shape[0]
     marker_grid = view.query_grid if direction is Direction.row else view.key_grid
-    row, col, _ = render.pixel_to_cell(x, y, service.image_size, marker_grid)
+    row, col, _ = pixel_to_cell(x, y, service.image_size, marker_grid)
     rgb = render.render_heatmap(
         values,
         lut,
         size,
         image=sample.image if overlay else None,
         opacity=opacity,
-        marker=render.cell_bounds(row, col, service.image_size, marker_grid) if marker else None,
+        marker=cell_bounds(row, col, service.image_size, marker_grid) if marker else None,
         image_size=service.image_size,
     )
     return _png(rgb, service)
@@ -173,7 +175,7 @@ async def attention_values(
         sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
     )
     grid = view.query_grid if direction is Direction.row else view.key_grid
-    row, col, _ = render.pixel_to_cell(x, y, service.image_size, grid)
+    row, col, _ = pixel_to_cell(x, y, service.image_size, grid)
     return {
         "model": service.name,
         "seed": sample.seed,
@@ -185,7 +187,7 @@ async def attention_values(
         "query_grid": view.query_grid,
         "key_grid": view.key_grid,
         "cell": {"row": row, "col": col, "index": index, "grid": grid},
-        "cell_pixels": render.cell_bounds(row, col, service.image_size, grid),
+        "cell_pixels": cell_bounds(row, col, service.image_size, grid),
         "shape": list(values.shape),
         "sum": float(values.sum(dtype=np.float64)),
         "max": float(values.max()),
@@ -202,7 +204,7 @@ def _matrix_responses(description: str) -> dict[int | str, dict[str, Any]]:
 
 def _whole_matrix(
     request: Request, service: ModelService, sample: Sample, layer: str | None
-) -> tuple[LayerView, np.ndarray]:
+) -> tuple[AttentionLayer, np.ndarray]:
     view = resolve_layer(service, layer)
     matrix = sample.attention[view.name]
     limit = request.app.state.settings.max_matrix_bytes

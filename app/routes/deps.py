@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 
-from app.explorer import SEED_LIMIT, LayerView, ModelService, Sample
+from app.cache import Sample
 from app.render import Direction
+from app.service import SEED_LIMIT, ModelService
+from models.geometry import AttentionLayer
 
 __all__ = [
     "ColormapQuery",
@@ -76,7 +78,7 @@ async def get_sample(service: ModelDep, seed: SeedPath) -> Sample:
 SampleDep = Annotated[Sample, Depends(get_sample)]
 
 
-def resolve_layer(service: ModelService, layer: str | None) -> LayerView:
+def resolve_layer(service: ModelService, layer: str | None) -> AttentionLayer:
     name = layer or service.default_layer
     view = service.layers.get(name)
     if view is None:

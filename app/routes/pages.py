@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.settings import PROJECT_ROOT
+from app.resources import TEMPLATES
 
 router = APIRouter(tags=["pages"])
-templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
+templates = Jinja2Templates(directory=TEMPLATES)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +12,31 @@ from PIL import Image
 
 from app import render
 from models.checkpoint import load_checkpoint
-from models.sagan import sample_latents
-from tests.models.test_capture import attention_by_hand, features_entering
+from models.imaging import to_uint8
+from models.sagan import Generator, SAGANConfig, sample_latents
+
+HandAttention = tuple[Callable[..., dict[str, torch.Tensor]], Callable[..., torch.Tensor]]
+
+ByHand = Callable[[int], tuple[np.ndarray, dict[str, np.ndarray]]]
 
 BASE = "/api/models/tiny/samples"
 
 
-def by_hand(checkpoint_path: Path, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+@pytest.fixture
+def by_hand(checkpoint_path: Path, hand_attention: HandAttention) -> ByHand:
     """Image and attention of one seed, from the checkpoint file, with no hooks and no server code."""
+    features_entering, attention_by_hand = hand_attention
     generator = load_checkpoint(checkpoint_path).generator
-    z = sample_latents([seed], generator.config.z_dim)
-    with torch.no_grad():
-        image = generator(z)[0]
-        inputs = features_entering(generator, z)
-        maps = {name: attention_by_hand(getattr(generator, name), inputs[name])[0].numpy() for name in inputs}
-    pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return pixels, maps
+
+    def compute(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        z = sample_latents([seed], generator.config.z_dim)
+        with torch.no_grad():
+            image = generator(z)[0]
+            inputs = features_entering(generator, z)
+            maps = {name: attention_by_hand(getattr(generator, name), inputs[name])[0].numpy() for name in inputs}
+        return to_uint8(image), maps
+
+    return compute
 
 
 def decode(response_bytes: bytes) -> np.ndarray:
@@ -46,10 +56,10 @@ def test_models_lists_layers_with_grids_and_gamma(client: TestClient) -> None:
     assert model["training"]["attribution"] == "made in the test"
 
 
-def test_sample_png_is_the_generated_image(client: TestClient, checkpoint_path: Path) -> None:
+def test_sample_png_is_the_generated_image(client: TestClient, by_hand: ByHand) -> None:
     response = client.get(f"{BASE}/11.png")
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    expected, _ = by_hand(checkpoint_path, 11)
+    expected, _ = by_hand(11)
     np.testing.assert_array_equal(decode(response.content), expected)
     assert decode(client.get(f"{BASE}/11.png?size=256").content).shape == (256, 256, 3)
 
@@ -57,11 +67,11 @@ def test_sample_png_is_the_generated_image(client: TestClient, checkpoint_path: 
 @pytest.mark.parametrize("layer", ["attn1", "attn2"])
 @pytest.mark.parametrize("direction", ["row", "column"])
 def test_attention_json_matches_a_forward_pass_by_hand(
-    client: TestClient, checkpoint_path: Path, layer: str, direction: str
+    client: TestClient, by_hand: ByHand, layer: str, direction: str
 ) -> None:
     x, y = 45, 7
     body = client.get(f"{BASE}/4/attention", params={"layer": layer, "x": x, "y": y, "direction": direction}).json()
-    _, maps = by_hand(checkpoint_path, 4)
+    _, maps = by_hand(4)
     grid = 16 if layer == "attn1" else 32
     index = (y * grid // 64) * grid + x * grid // 64
     expected = maps[layer][index] if direction == "row" else maps[layer][:, index]
@@ -76,10 +86,10 @@ def test_default_layer_is_the_last(client: TestClient) -> None:
     assert body["layer"] == "attn2" and body["shape"] == [32, 32]
 
 
-def test_heatmap_png_is_the_coloured_row_computed_by_hand(client: TestClient, checkpoint_path: Path) -> None:
+def test_heatmap_png_is_the_coloured_row_computed_by_hand(client: TestClient, by_hand: ByHand) -> None:
     response = client.get(f"{BASE}/9/heatmap.png", params={"x": 20, "y": 50, "colormap": "magma"})
     assert response.status_code == 200
-    _, maps = by_hand(checkpoint_path, 9)
+    _, maps = by_hand(9)
     row = maps["attn2"][25 * 32 + 10].reshape(32, 32)
     expected = render.colorize(render.scale_for_display(row), render.colormap_lut("magma"))
     actual = decode(response.content)
@@ -96,28 +106,28 @@ def test_marker_outlines_the_query_cell(client: TestClient) -> None:
     assert changed.min(axis=0).tolist() == [5, 5] and changed.max(axis=0).tolist() == [8, 8]
 
 
-def test_heatmap_overlay_blends_over_the_sample(client: TestClient, checkpoint_path: Path) -> None:
+def test_heatmap_overlay_blends_over_the_sample(client: TestClient, by_hand: ByHand) -> None:
     params = {"x": 1, "y": 1, "layer": "attn1", "overlay": "true", "opacity": 0.0}
     transparent = decode(client.get(f"{BASE}/9/heatmap.png", params=params).content)
-    image, _ = by_hand(checkpoint_path, 9)
+    image, _ = by_hand(9)
     np.testing.assert_array_equal(transparent, image)
     opaque = decode(client.get(f"{BASE}/9/heatmap.png", params={**params, "opacity": 1.0, "size": 128}).content)
     assert opaque.shape == (128, 128, 3) and not np.array_equal(opaque[::2, ::2], image)
 
 
-def test_full_matrix_npy_matches_by_hand(client: TestClient, checkpoint_path: Path) -> None:
+def test_full_matrix_npy_matches_by_hand(client: TestClient, by_hand: ByHand) -> None:
     response = client.get(f"{BASE}/2/attention.npy", params={"layer": "attn1"})
     matrix = np.load(io.BytesIO(response.content))
-    _, maps = by_hand(checkpoint_path, 2)
+    _, maps = by_hand(2)
     assert matrix.shape == (256, 256) and matrix.dtype == np.float32
     np.testing.assert_allclose(matrix, maps["attn1"], rtol=1e-4, atol=1e-7)
 
 
-def test_raw_float32_matrix_for_the_page(client: TestClient, checkpoint_path: Path) -> None:
+def test_raw_float32_matrix_for_the_page(client: TestClient, by_hand: ByHand) -> None:
     response = client.get(f"{BASE}/2/attention.f32")
     assert response.headers["x-query-grid"] == "32" and response.headers["x-key-grid"] == "32"
     matrix = np.frombuffer(response.content, dtype="<f4").reshape(1024, 1024)
-    _, maps = by_hand(checkpoint_path, 2)
+    _, maps = by_hand(2)
     np.testing.assert_allclose(matrix, maps["attn2"], rtol=1e-4, atol=1e-7)
 
 
@@ -141,12 +151,16 @@ def test_same_seed_same_image_across_app_restarts(client: TestClient, checkpoint
     ["/7.png", "/7/heatmap.png?x=5&y=9", "/7/attention.npy?layer=attn1", "/7/attention.f32?layer=attn2"],
 )
 def test_cached_responses_revalidate_against_the_weights(
-    client: TestClient, checkpoint_path: Path, tmp_path: Path, path: str
+    client: TestClient,
+    checkpoint_path: Path,
+    tmp_path: Path,
+    path: str,
+    tiny_config: SAGANConfig,
+    make_generator: Callable[..., Generator],
 ) -> None:
     from app.main import create_app
     from app.settings import Settings
     from models.checkpoint import save_checkpoint
-    from tests.conftest import TINY_CONFIG, tiny_generator
 
     first = client.get(BASE + path)
     assert first.status_code == 200
@@ -159,7 +173,7 @@ def test_cached_responses_revalidate_against_the_weights(
 
     retrained = tmp_path / "retrained" / "tiny.pt"
     retrained.parent.mkdir()
-    save_checkpoint(retrained, TINY_CONFIG, tiny_generator(seed=5), None, {"steps": 4, "data": "test data"})
+    save_checkpoint(retrained, tiny_config, make_generator(seed=5), None, {"steps": 4, "data": "test data"})
     with TestClient(create_app(Settings(checkpoint=retrained, model_name="tiny"))) as other:
         fresh = other.get(BASE + path, headers={"If-None-Match": etag})
         assert fresh.status_code == 200
@@ -211,16 +225,15 @@ def test_openapi_documents_both_directions(client: TestClient) -> None:
     assert "/api/models/{model}/samples/{seed}/heatmap.png" in schema["paths"]
 
 
-def test_pooled_key_grid_through_the_api(tmp_path: Path) -> None:
+def test_pooled_key_grid_through_the_api(tmp_path: Path, make_generator: Callable[..., Generator]) -> None:
     from app.main import create_app
     from app.settings import Settings
     from models.checkpoint import save_checkpoint
     from models.sagan import SAGANConfig
-    from tests.conftest import tiny_generator
 
     config = SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, attn_key_pool=2)
     path = tmp_path / "pooled.pt"
-    save_checkpoint(path, config, tiny_generator(config), None, {"steps": 1})
+    save_checkpoint(path, config, make_generator(config), None, {"steps": 1})
     with TestClient(create_app(Settings(checkpoint=path, model_name="tiny"))) as client:
         layers = client.get("/api/models").json()["models"][0]["layers"]
         assert [(layer["query_grid"], layer["key_grid"]) for layer in layers] == [(16, 8), (32, 16)]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,46 @@ def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys
     attn2 = [cell.strip() for cell in rows[1].split("|")[1:-1]]
     assert attn2[1] == "32×32" and attn2[3] == "-0.7000"
     assert 0.0 < float(attn2[4]) <= 1.0
+
+
+def _served_app(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> object:
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **_: served.append(application))
+    assert main(argv) == 0
+    return served[0]
+
+
+def test_serve_names_the_model_after_the_file_unless_told(
+    checkpoint_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    for extra, expected in (([], "tiny"), (["--model-name", "demo.v2"], "demo.v2")):
+        application = _served_app(monkeypatch, ["serve", "--checkpoint", str(checkpoint_path), *extra])
+        with TestClient(application) as client:
+            assert client.get("/api/models").json()["default"] == expected
+            assert client.get(f"/api/models/{expected}/samples/1.png").status_code == 200
+
+
+def test_a_model_name_that_cannot_sit_in_a_url_stops_serve_with_one_line(
+    checkpoint_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--checkpoint", str(checkpoint_path), "--model-name", "a/b"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "model_name" in lines[0]
+
+
+@pytest.mark.parametrize("command", ["serve", "train", "inspect"])
+def test_every_help_shows_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    subparser = parser._subparsers._group_actions[0].choices[command]
+    for action in subparser._actions:
+        if action.default is not None and action.default is not argparse.SUPPRESS:
+            assert f"(default: {action.default})" in text, action.dest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,15 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.main import create_app
 from app.settings import Settings
 from models.checkpoint import save_checkpoint
-from tests.conftest import TINY_CONFIG, tiny_generator
+from models.sagan import Generator, SAGANConfig
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config: SAGANConfig, make_generator: Callable[..., Generator]
+) -> Iterator[object]:
     path: Path = tmp_path_factory.mktemp("fuzz") / "tiny.pt"
-    save_checkpoint(path, TINY_CONFIG, tiny_generator(), None, {"steps": 1, "data": "test"})
+    save_checkpoint(path, tiny_config, make_generator(), None, {"steps": 1, "data": "test"})
     application = create_app(Settings(checkpoint=path, model_name="tiny", cache_bytes=16 * 2**20))
     with TestClient(application):
         yield schemathesis.openapi.from_asgi("/openapi.json", application)

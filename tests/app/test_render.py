@@ -12,40 +12,6 @@ from app import render
 from app.render import Direction
 
 
-@pytest.mark.parametrize(
-    ("x", "y", "grid", "expected"),
-    [
-        ((0, 0, 32, (0, 0, 0))),
-        ((63, 0, 32, (0, 31, 31))),
-        ((0, 63, 32, (31, 0, 992))),
-        ((63, 63, 32, (31, 31, 1023))),
-        ((32, 32, 32, (16, 16, 528))),
-        ((31, 31, 32, (15, 15, 495))),
-        ((0, 0, 16, (0, 0, 0))),
-        ((63, 63, 16, (15, 15, 255))),
-        ((32, 32, 16, (8, 8, 136))),
-        ((33, 35, 16, (8, 8, 136))),
-    ],
-)
-def test_pixel_to_cell_at_corners_and_centre(x: int, y: int, grid: int, expected: tuple[int, int, int]) -> None:
-    assert render.pixel_to_cell(x, y, 64, grid) == expected
-
-
-@pytest.mark.parametrize(("x", "y"), [(-1, 0), (0, 64), (64, 64)])
-def test_pixel_outside_the_image_is_rejected(x: int, y: int) -> None:
-    with pytest.raises(ValueError, match="outside the 64×64 image"):
-        render.pixel_to_cell(x, y, 64, 32)
-
-
-@given(st.integers(0, 63), st.integers(0, 63), st.sampled_from([1, 2, 4, 8, 16, 32, 64]))
-def test_a_pixel_lies_inside_its_cell(x: int, y: int, grid: int) -> None:
-    row, col, index = render.pixel_to_cell(x, y, 64, grid)
-    assert 0 <= index < grid * grid and index == row * grid + col
-    x0, y0, x1, y1 = render.cell_bounds(row, col, 64, grid)
-    assert x0 <= x < x1 and y0 <= y < y1
-    assert (x1 - x0, y1 - y0) == (64 // grid, 64 // grid)
-
-
 def _matrix(query_grid: int, key_grid: int, seed: int = 0) -> np.ndarray:
     logits = np.random.default_rng(seed).normal(size=(query_grid**2, key_grid**2))
     weights = np.exp(logits)

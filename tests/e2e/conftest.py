@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,17 +16,9 @@ import pytest
 import torch
 
 from models.checkpoint import save_checkpoint
-from models.sagan import Discriminator
-from tests.conftest import TINY_CONFIG, tiny_generator
+from models.sagan import Discriminator, Generator, SAGANConfig
+from scripts.chromium import launch_chromium
 
-CHROMIUM = os.environ.get("SAGAN_ATTN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,12 +29,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(checkpoint: Path, **environment: str) -> Iterator[str]:
-    """`sagan-attn serve` in a subprocess on a free loopback port; yields its base URL."""
+def running_server(
+    checkpoint: Path | None,
+    command: tuple[str, ...] = (sys.executable, "-m", "app.cli"),
+    cwd: Path = PROJECT_ROOT,
+    **environment: str,
+) -> Iterator[str]:
+    """`sagan-attn serve` (`command`, run in `cwd`) in a subprocess on a free loopback port; yields its base URL.
+
+    With no checkpoint it serves the default model.
+    """
     port = free_port()
+    chosen = [] if checkpoint is None else ["--checkpoint", str(checkpoint)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)],
-        cwd=PROJECT_ROOT,
+        [*command, "serve", *chosen, "--port", str(port)],
+        cwd=cwd,
         env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -68,11 +69,19 @@ def running_server(checkpoint: Path, **environment: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def start_server() -> Callable[..., AbstractContextManager[str]]:
+    """`with start_server(checkpoint, command=..., cwd=..., **environment) as url:` a real server on loopback."""
+    return running_server
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config: SAGANConfig, make_generator: Callable[..., Generator]
+) -> Path:
     path = tmp_path_factory.mktemp("e2e") / "tiny.pt"
     torch.manual_seed(1)
     training = {"steps": 3, "data": "test data", "licence": "none", "attribution": "made in the test"}
-    save_checkpoint(path, TINY_CONFIG, tiny_generator(), Discriminator(TINY_CONFIG), training)
+    save_checkpoint(path, tiny_config, make_generator(), Discriminator(tiny_config), training)
     return path
 
 
@@ -86,10 +95,8 @@ def server_url(tiny_checkpoint: Path) -> Iterator[str]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.e2e.conftest import running_server
+pytestmark = pytest.mark.slow
 
 CLIENTS = 64
 
@@ -28,14 +31,16 @@ def requests_for_clients() -> list[str]:
     return paths
 
 
-def test_concurrent_clients_get_byte_for_byte_what_one_at_a_time_gets(tiny_checkpoint: Path) -> None:
+def test_concurrent_clients_get_byte_for_byte_what_one_at_a_time_gets(
+    tiny_checkpoint: Path, start_server: Callable[..., AbstractContextManager[str]]
+) -> None:
     paths = requests_for_clients()
     with (
-        running_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url,
+        start_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url,
         httpx.Client(base_url=url, timeout=60) as client,
     ):
         sequential = [client.get(path).content for path in paths]
-    with running_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url:
+    with start_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url:
 
         def fetch_pair(index: int) -> tuple[bytes, bytes]:
             with httpx.Client(base_url=url, timeout=60) as client:

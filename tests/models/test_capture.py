@@ -1,31 +1,22 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from models.capture import AttentionCapture, attention_layer_names, count_forward_hooks
-from models.sagan import Generator, sample_latents
+from models.sagan import Generator, SAGANConfig, sample_latents
 
-
-def features_entering(generator: Generator, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The inputs of attn1 and attn2, computed layer by layer without hooks."""
-    out = generator.l3(generator.l2(generator.l1(z.view(z.shape[0], -1, 1, 1))))
-    attn1_input = out
-    attn2_input = generator.l4(generator.attn1(out))
-    return {"attn1": attn1_input, "attn2": attn2_input}
-
-
-def attention_by_hand(layer: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
-    query = layer.query_conv(features).flatten(2)  # (B, C/8, N)
-    key = layer.key_conv(features).flatten(2)  # (B, C/8, N)
-    energy = torch.einsum("bcn,bcm->bnm", query, key)
-    return torch.softmax(energy, dim=-1)
+HandAttention = tuple[Callable[..., dict[str, torch.Tensor]], Callable[..., torch.Tensor]]
 
 
 @torch.no_grad()
-def test_capture_equals_attention_computed_from_query_and_key(generator: Generator) -> None:
+def test_capture_equals_attention_computed_from_query_and_key(
+    generator: Generator, hand_attention: HandAttention
+) -> None:
+    features_entering, attention_by_hand = hand_attention
     z = sample_latents([3, 4], generator.config.z_dim)
     with AttentionCapture(generator, ["attn1", "attn2"]) as capture:
         generator(z)
@@ -100,11 +91,12 @@ def test_concurrent_threads_each_see_only_their_own_maps(generator: Generator) -
 
 
 @torch.no_grad()
-def test_pooled_keys_give_maps_on_the_coarser_key_grid() -> None:
-    from models.sagan import SAGANConfig
-    from tests.conftest import tiny_generator
+def test_pooled_keys_give_maps_on_the_coarser_key_grid(
+    make_generator: Callable[..., Generator], hand_attention: HandAttention
+) -> None:
+    features_entering, _ = hand_attention
 
-    generator = tiny_generator(SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, attn_key_pool=2))
+    generator = make_generator(SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, attn_key_pool=2))
     z = sample_latents([5], generator.config.z_dim)
     with AttentionCapture(generator, ["attn2"]) as capture:
         generator(z)

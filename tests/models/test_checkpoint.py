@@ -9,32 +9,32 @@ import torch
 
 from models.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from models.sagan import Discriminator, Generator, SAGANConfig, sample_latents
-from tests.conftest import TINY_CONFIG, tiny_generator
 
 
-def test_round_trip_keeps_config_metadata_and_outputs(tmp_path: Path) -> None:
-    generator = tiny_generator()
+def test_round_trip_keeps_config_metadata_and_outputs(
+    tmp_path: Path, tiny_config: SAGANConfig, generator: Generator
+) -> None:
     path = tmp_path / "model.pt"
     training = {"steps": 42, "data": "emoji", "licence": "CC-BY 4.0", "attribution": "someone"}
-    save_checkpoint(path, TINY_CONFIG, generator, Discriminator(TINY_CONFIG), training)
+    save_checkpoint(path, tiny_config, generator, Discriminator(tiny_config), training)
 
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == CHECKPOINT_FORMAT and raw["config"] == TINY_CONFIG.to_dict()
+    assert raw["format"] == CHECKPOINT_FORMAT and raw["config"] == tiny_config.to_dict()
 
     loaded = load_checkpoint(path)
-    assert loaded.config == TINY_CONFIG
+    assert loaded.config == tiny_config
     assert loaded.training == training
     assert loaded.discriminator is not None and not loaded.generator.training
-    z = sample_latents([9], TINY_CONFIG.z_dim)
+    z = sample_latents([9], tiny_config.z_dim)
     with torch.no_grad():
         torch.testing.assert_close(loaded.generator(z), generator(z))
 
 
-def _payload(**overrides: object) -> dict[str, object]:
+def _payload(architecture: SAGANConfig, model: Generator, **overrides: object) -> dict[str, object]:
     payload: dict[str, object] = {
         "format": CHECKPOINT_FORMAT,
-        "config": TINY_CONFIG.to_dict(),
-        "generator": tiny_generator().state_dict(),
+        "config": architecture.to_dict(),
+        "generator": model.state_dict(),
         "discriminator": None,
         "training": {},
     }
@@ -47,13 +47,13 @@ class CodeOnLoad:
         return (os.system, ("echo pwned > /dev/null",))
 
 
-def _write(tmp_path: Path, case: str) -> Path:
+def _write(tmp_path: Path, case: str, tiny_config: SAGANConfig, generator: Generator) -> Path:
     path = tmp_path / f"{case}.pt"
-    state = tiny_generator().state_dict()
+    state = generator.state_dict()
     if case == "missing":
         return path
     if case == "truncated":
-        torch.save(_payload(), path)
+        torch.save(_payload(tiny_config, generator), path)
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif case == "not_torch":
         path.write_text("hello, I am a text file\n")
@@ -65,18 +65,21 @@ def _write(tmp_path: Path, case: str) -> Path:
     elif case == "torch_code":
         torch.save({"format": CHECKPOINT_FORMAT, "payload": CodeOnLoad()}, path)
     elif case == "wrong_architecture":
-        torch.save(_payload(config={**TINY_CONFIG.to_dict(), "image_size": 128}), path)
+        torch.save(_payload(tiny_config, generator, config={**tiny_config.to_dict(), "image_size": 128}), path)
     elif case == "unknown_config_key":
-        torch.save(_payload(config={**TINY_CONFIG.to_dict(), "layers": 99}), path)
+        torch.save(_payload(tiny_config, generator, config={**tiny_config.to_dict(), "layers": 99}), path)
     elif case == "missing_keys":
-        torch.save(_payload(generator={k: v for k, v in state.items() if not k.startswith("attn2")}), path)
+        torch.save(
+            _payload(tiny_config, generator, generator={k: v for k, v in state.items() if not k.startswith("attn2")}),
+            path,
+        )
     elif case == "extra_keys":
-        torch.save(_payload(generator={**state, "attn3.gamma": torch.zeros(1)}), path)
+        torch.save(_payload(tiny_config, generator, generator={**state, "attn3.gamma": torch.zeros(1)}), path)
     elif case == "wrong_shapes":
         bigger = Generator(SAGANConfig(z_dim=16, g_conv_dim=24, d_conv_dim=16)).state_dict()
-        torch.save(_payload(generator=bigger), path)
+        torch.save(_payload(tiny_config, generator, generator=bigger), path)
     elif case == "other_format":
-        torch.save(_payload(format="somebody-else/9"), path)
+        torch.save(_payload(tiny_config, generator, format="somebody-else/9"), path)
     return path
 
 
@@ -97,8 +100,10 @@ def _write(tmp_path: Path, case: str) -> Path:
         ("other_format", "unsupported checkpoint format"),
     ],
 )
-def test_bad_files_fail_with_one_line_naming_the_file(tmp_path: Path, case: str, message: str) -> None:
-    path = _write(tmp_path, case)
+def test_bad_files_fail_with_one_line_naming_the_file(
+    tmp_path: Path, case: str, message: str, tiny_config: SAGANConfig, generator: Generator
+) -> None:
+    path = _write(tmp_path, case, tiny_config, generator)
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(path)
     text = str(caught.value)

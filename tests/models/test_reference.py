@@ -3,15 +3,16 @@ semantics, must give the same image and attention after conversion through `load
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
 from models.capture import AttentionCapture
-from models.checkpoint import load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint
 from models.sagan import sample_latents
-from tests.conftest import randomise
 
 
 class ReferenceSpectralNorm(nn.Module):
@@ -82,10 +83,12 @@ class ReferenceGenerator(nn.Module):
         return self.last(out), p1, p2
 
 
-def test_reference_checkpoint_reproduces_images_and_attention(tmp_path: Path) -> None:
+def test_reference_checkpoint_reproduces_images_and_attention(
+    tmp_path: Path, randomise_weights: Callable[[torch.nn.Module, int], None]
+) -> None:
     torch.manual_seed(5)
     reference = ReferenceGenerator(z_dim=24, conv_dim=16)
-    randomise(reference, seed=5)
+    randomise_weights(reference, seed=5)
     reference.eval()
     path = tmp_path / "1000_G.pth"
     torch.save(reference.state_dict(), path)
@@ -104,3 +107,35 @@ def test_reference_checkpoint_reproduces_images_and_attention(tmp_path: Path) ->
     torch.testing.assert_close(capture.maps["attn1"], expected_p1, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(capture.maps["attn2"], expected_p2, rtol=1e-4, atol=1e-6)
     assert float(expected_images.std()) > 0.01, "the comparison needs a non-trivial image"
+
+
+def test_a_data_parallel_generator_file_loads_like_the_plain_one(
+    tmp_path: Path, randomise_weights: Callable[[torch.nn.Module, int], None]
+) -> None:
+    torch.manual_seed(6)
+    reference = ReferenceGenerator(z_dim=24, conv_dim=16)
+    randomise_weights(reference, seed=6)
+    plain, parallel = tmp_path / "1000_G.pth", tmp_path / "parallel" / "1000_G.pth"
+    parallel.parent.mkdir()
+    torch.save(reference.state_dict(), plain)
+    torch.save(nn.DataParallel(reference).state_dict(), parallel)
+    assert all(key.startswith("module.") for key in torch.load(parallel, weights_only=True))
+
+    z = sample_latents([3], 24)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(parallel).generator(z), load_checkpoint(plain).generator(z))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_discriminator_file_is_named_as_one(tmp_path: Path, parallel: bool) -> None:
+    discriminator = nn.Sequential()
+    discriminator.add_module("l1", nn.Sequential(ReferenceSpectralNorm(nn.Conv2d(3, 16, 4, 2, 1))))
+    discriminator.add_module("last", nn.Sequential(nn.Conv2d(16, 1, 4)))
+    path = tmp_path / "1000_D.pth"
+    torch.save((nn.DataParallel(discriminator) if parallel else discriminator).state_dict(), path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert (
+        str(error.value)
+        == f"{path}: this is a discriminator checkpoint ({{step}}_D.pth); pass the generator's {{step}}_G.pth"
+    )

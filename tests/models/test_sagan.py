@@ -5,13 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from models.sagan import Discriminator, Generator, SAGANConfig, generator_attention_layers, sample_latents
-from tests.conftest import TINY_CONFIG
 
 
-def test_generator_and_discriminator_shapes() -> None:
-    generator, discriminator = Generator(TINY_CONFIG).eval(), Discriminator(TINY_CONFIG).eval()
+def test_generator_and_discriminator_shapes(tiny_config: SAGANConfig) -> None:
+    generator, discriminator = Generator(tiny_config).eval(), Discriminator(tiny_config).eval()
     with torch.no_grad():
-        images = generator(torch.randn(2, TINY_CONFIG.z_dim))
+        images = generator(torch.randn(2, tiny_config.z_dim))
         scores = discriminator(images)
     assert images.shape == (2, 3, 64, 64)
     assert float(images.abs().max()) <= 1.0
@@ -28,22 +27,22 @@ def test_attention_layers_follow_the_reference_layout() -> None:
     assert [(layer.query_grid, layer.key_grid) for layer in pooled] == [(16, 8), (32, 16)]
 
 
-def test_gamma_starts_at_zero() -> None:
-    generator = Generator(TINY_CONFIG)
+def test_gamma_starts_at_zero(tiny_config: SAGANConfig) -> None:
+    generator = Generator(tiny_config)
     assert generator.attn1.gamma.item() == 0.0 and generator.attn2.gamma.item() == 0.0
 
 
-def test_attention_never_calls_a_fused_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_attention_never_calls_a_fused_kernel(monkeypatch: pytest.MonkeyPatch, tiny_config: SAGANConfig) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("fused attention never materialises the map")
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", refuse)
     with torch.no_grad():
-        Generator(TINY_CONFIG).eval()(torch.randn(1, TINY_CONFIG.z_dim))
+        Generator(tiny_config).eval()(torch.randn(1, tiny_config.z_dim))
 
 
-def test_spectral_norm_is_torch_parametrization() -> None:
-    generator = Generator(TINY_CONFIG)
+def test_spectral_norm_is_torch_parametrization(tiny_config: SAGANConfig) -> None:
+    generator = Generator(tiny_config)
     assert torch.nn.utils.parametrize.is_parametrized(generator.l1[0], "weight")
     assert "l1.0.parametrizations.weight.original" in generator.state_dict()
 

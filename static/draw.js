@@ -1,0 +1,62 @@
+// Drawing: a map on a canvas through a colormap LUT (scaled by its maximum, exactly as the PNG
+// endpoint does), cell markers, and the readout text.
+
+import { pixelsPerCell } from "./geometry.js";
+
+export function paintCanvas(canvas, values, side, lut) {
+  let peak = 0;
+  let total = 0;
+  for (const v of values) { if (v > peak) peak = v; total += v; }
+  canvas.width = side;
+  canvas.height = side;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(side, side);
+  for (let i = 0; i < values.length; i++) {
+    const scaled = peak > 0 ? Math.min(1, Math.max(0, values[i] / peak)) : 0;
+    const k = Math.floor(scaled * 255 + 0.5) * 3;
+    image.data[i * 4] = lut[k];
+    image.data[i * 4 + 1] = lut[k + 1];
+    image.data[i * 4 + 2] = lut[k + 2];
+    image.data[i * 4 + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+  return { peak, total };
+}
+
+export function placeMarker(marker, cell) {
+  const size = 100 / cell.grid;
+  marker.style.left = `${cell.col * size}%`;
+  marker.style.top = `${cell.row * size}%`;
+  marker.style.width = `${size}%`;
+  marker.style.height = `${size}%`;
+  marker.hidden = false;
+}
+
+// The readout's texts for one painted map.
+export function readoutTexts(state, layer, cell, stats, imageSize) {
+  const perCell = pixelsPerCell(imageSize, cell.grid);
+  const gridName = state.direction === "row" ? "query" : "key";
+  const x0 = cell.col * perCell;
+  const y0 = cell.row * perCell;
+  return {
+    pixel: `(x ${state.x}, y ${state.y}) of ${imageSize}×${imageSize}`,
+    cell: `row ${cell.row}, col ${cell.col}, index ${cell.index} on the ${cell.grid}×${cell.grid} ${gridName} grid`,
+    mapping: `${perCell}×${perCell} pixels per cell: x ${x0}–${x0 + perCell - 1}, y ${y0}–${y0 + perCell - 1}`,
+    gamma: `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.01 ? " (near 0: this layer barely uses attention)" : ""}`,
+    stats: state.direction === "row"
+      ? `row over ${layer.key_grid}×${layer.key_grid} keys, sum ${stats.total.toFixed(3)}, max ${stats.peak.toExponential(3)}`
+      : `column over ${layer.query_grid}×${layer.query_grid} queries, sum ${stats.total.toFixed(3)} (columns need not sum to 1), max ${stats.peak.toExponential(3)}`,
+    caption: state.direction === "row"
+      ? `Where pixel (${state.x}, ${state.y}) looks · ${layer.name}, key grid ${layer.key_grid}×${layer.key_grid}`
+      : `What looks at pixel (${state.x}, ${state.y}) · ${layer.name}, query grid ${layer.query_grid}×${layer.query_grid}`,
+  };
+}
+
+export function layerLabels(layer, imageSize) {
+  const perCell = pixelsPerCell(imageSize, layer.query_grid);
+  const keys = layer.key_grid === layer.query_grid ? "" : `, keys pooled to ${layer.key_grid}×${layer.key_grid}`;
+  return {
+    option: `${layer.name} · ${layer.query_grid}×${layer.query_grid} · γ ${layer.gamma.toFixed(3)}`,
+    item: `${layer.name}: queries ${layer.query_grid}×${layer.query_grid}${keys}, ${perCell}×${perCell} px per cell, γ = ${layer.gamma.toFixed(4)}`,
+  };
+}
