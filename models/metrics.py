@@ -1,4 +1,18 @@
-"""Summary statistics of a generator's attention, as printed by `sagan-attn inspect`."""
+"""Summary statistics of a generator's attention, as printed by `sagan-attn inspect`.
+
+For maps A (B, N, M) whose row i (a query cell) sums to 1 over the M key cells:
+
+- row entropy / log M: mean over rows of −Σⱼ Aᵢⱼ log Aᵢⱼ, divided by its uniform value; 1 is uniform.
+- mean distance: Σⱼ Aᵢⱼ ‖cᵢ − cⱼ‖ between query and key cell centres, in output pixels, averaged over rows.
+- query variation: ½ Σⱼ |Aᵢⱼ − āⱼ|, the total-variation distance of a row from the sample's average row ā.
+- object share ratio: the object is the sample's non-background pixels (not near-white: some channel
+  below 0.85 of full scale). With oⱼ the object's share of key cell j's pixels, a row puts Σⱼ Aᵢⱼ oⱼ of
+  its mass on the object, while the object covers ō = meanⱼ oⱼ of the image. The ratio is the mean of
+  Σⱼ Aᵢⱼ oⱼ / ō over query cells that are mostly object (half their pixels or more), then over samples
+  whose object covers 2–98 % of the image. 1 is attention blind to the object; above 1 it stays on it.
+- ring mass ratio: the mass a row puts on the outermost ring of key cells, over the ring's share of the
+  cells (4K − 4 of K² on a K×K key grid). 1 is no preference for the border.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from models.capture import AttentionCapture
 from models.checkpoint import LoadedCheckpoint
@@ -29,6 +44,8 @@ class LayerStatistics:
     query_variation: (
         float  # mean total-variation distance of a row from the sample's average row; 0 = every query looks alike
     )
+    object_share_ratio: float  # attention on the object / the object's area share, for object queries; nan if none
+    ring_mass_ratio: float  # attention on the outermost ring of key cells / the ring's share of the cells
     seeds: int
 
 
@@ -50,19 +67,56 @@ def query_variation(maps: torch.Tensor) -> float:
     return float(0.5 * (maps - average_row).abs().sum(-1).mean())
 
 
+BACKGROUND_LEVEL = 0.85  # a pixel whose every channel is above this share of full scale is background
+
+
+def object_fraction(images: torch.Tensor, grid: int) -> torch.Tensor:
+    """images (B, 3, S, S) in [-1, 1] → (B, grid²): the share of each cell's pixels that are not background."""
+    unit = (images.float() + 1) / 2  # (B, 3, S, S) in [0, 1]
+    is_object = (unit.amin(dim=1, keepdim=True) <= BACKGROUND_LEVEL).float()  # (B, 1, S, S)
+    return F.adaptive_avg_pool2d(is_object, grid).flatten(1)  # (B, grid²), row-major
+
+
+def object_share_ratio(maps: torch.Tensor, images: torch.Tensor, query_grid: int, key_grid: int) -> list[float]:
+    """One ratio per sample whose object covers 2–98 % of the image and holds a query cell; see the module doc."""
+    on_object_keys = object_fraction(images, key_grid)  # (B, M)
+    on_object_queries = object_fraction(images, query_grid)  # (B, N)
+    ratios = []
+    for sample_maps, key_share, query_share in zip(maps, on_object_keys, on_object_queries, strict=True):
+        area = float(key_share.mean())
+        queries = query_share >= 0.5  # (N,)
+        if not 0.02 <= area <= 0.98 or not queries.any():
+            continue
+        mass_on_object = sample_maps[queries] @ key_share  # (Q,)
+        ratios.append(float(mass_on_object.mean()) / area)
+    return ratios
+
+
+def ring_mass_ratio(maps: torch.Tensor, key_grid: int) -> float:
+    """maps (B, N, M) on a key_grid×key_grid key grid → mass on the outer ring / the ring's share of cells."""
+    ring = torch.ones(key_grid, key_grid, dtype=torch.bool)
+    ring[1:-1, 1:-1] = False
+    ring = ring.flatten()  # (M,)
+    mass = maps[..., ring].sum(-1).mean()
+    return float(mass) / (float(ring.sum()) / ring.numel())
+
+
 @torch.inference_mode()
 def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size: int = 16) -> list[LayerStatistics]:
     generator.eval()
     seeds = list(seeds)
     layers = generator_attention_layers(generator.config)
-    sums = {layer.name: [0.0, 0.0, 0.0] for layer in layers}
+    sums = {layer.name: [0.0, 0.0, 0.0, 0.0] for layer in layers}
+    object_ratios: dict[str, list[float]] = {layer.name: [] for layer in layers}
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
         with AttentionCapture(generator, [layer.name for layer in layers]) as capture:
-            generator(sample_latents(chunk, generator.config.z_dim))
+            images = generator(sample_latents(chunk, generator.config.z_dim))
         for layer in layers:
             maps = capture.maps[layer.name].float()
             weight = len(chunk)
+            sums[layer.name][3] += ring_mass_ratio(maps, layer.key_grid) * weight
+            object_ratios[layer.name] += object_share_ratio(maps, images, layer.query_grid, layer.key_grid)
             sums[layer.name][0] += row_entropy_fraction(maps) * weight
             sums[layer.name][1] += (
                 mean_attention_distance(maps, layer.query_grid, layer.key_grid, generator.config.image_size) * weight
@@ -77,6 +131,10 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
             entropy_fraction=sums[layer.name][0] / len(seeds),
             mean_distance_px=sums[layer.name][1] / len(seeds),
             query_variation=sums[layer.name][2] / len(seeds),
+            object_share_ratio=sum(object_ratios[layer.name]) / len(object_ratios[layer.name])
+            if object_ratios[layer.name]
+            else math.nan,
+            ring_mass_ratio=sums[layer.name][3] / len(seeds),
             seeds=len(seeds),
         )
         for layer in layers
@@ -91,14 +149,15 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
         f"trained on   {training.get('data', 'unknown')}, {training.get('steps', '?')} steps",
         f"measured over seeds 0..{statistics[0].seeds - 1}" if statistics else "no attention layers",
         "",
-        "| layer | query grid | key grid | γ | row entropy / log N | mean distance (px) | query variation (TV) |",
-        "|---|---|---|---|---|---|---|",
+        "| layer | query grid | key grid | γ | row entropy / log M | mean distance (px) | query variation (TV) "
+        "| object share ratio | ring mass ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for stat in statistics:
         lines.append(
             f"| {stat.name} | {stat.query_grid}×{stat.query_grid} | {stat.key_grid}×{stat.key_grid} | "
             f"{stat.gamma:+.4f} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
-            f"{stat.query_variation:.3f} |"
+            f"{stat.query_variation:.3f} | {stat.object_share_ratio:.2f} | {stat.ring_mass_ratio:.2f} |"
         )
     return "\n".join(lines)
 

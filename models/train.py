@@ -28,9 +28,9 @@ from models.checkpoint import save_checkpoint
 from models.data import Dataset, load_dataset
 from models.devices import has_native_bf16, resolve_device
 from models.distributed import Distributed, finish_distributed, setup_distributed
+from models.files import save_atomic
 from models.geometry import with_gammas
 from models.imaging import image_grid
-from models.files import save_atomic
 from models.plots import plot_training
 from models.sagan import Discriminator, Generator, SAGANConfig, SelfAttention, generator_attention_layers
 from models.train_options import MAY_CHANGE_ON_RESUME, TrainOptions, options_from_saved, options_to_saved

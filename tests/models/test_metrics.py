@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from models.metrics import attention_statistics, mean_attention_distance, query_variation, row_entropy_fraction
+from models.metrics import (
+    attention_statistics,
+    mean_attention_distance,
+    object_share_ratio,
+    query_variation,
+    ring_mass_ratio,
+    row_entropy_fraction,
+)
 from models.sagan import Generator
 
 
@@ -34,3 +41,32 @@ def test_statistics_of_a_generator(generator: Generator) -> None:
     stats = attention_statistics(generator, seeds=range(3), batch_size=2)
     assert [(s.name, s.query_grid, s.seeds) for s in stats] == [("attn1", 16, 3), ("attn2", 32, 3)]
     assert all(0.0 < s.entropy_fraction < 1.0 and s.mean_distance_px > 0 for s in stats)
+
+
+def test_ring_mass_ratio_is_one_for_uniform_rows_and_counts_only_the_border() -> None:
+    uniform = torch.full((2, 4, 16), 1 / 16)  # 4×4 key grid: 12 ring cells of 16
+    assert ring_mass_ratio(uniform, 4) == pytest.approx(1.0)
+    centre = torch.zeros(1, 4, 16)
+    centre[..., 5] = 1.0  # cell (1, 1) is inside the ring
+    assert ring_mass_ratio(centre, 4) == pytest.approx(0.0)
+    corner = torch.zeros(1, 4, 16)
+    corner[..., 0] = 1.0
+    assert ring_mass_ratio(corner, 4) == pytest.approx(16 / 12)
+
+
+def test_object_share_ratio_compares_attention_on_the_object_with_its_area() -> None:
+    images = torch.ones(1, 3, 64, 64)  # white background
+    images[:, :, :32, :32] = -1.0  # a black object filling the top-left quarter
+    on_object = torch.zeros(1, 4, 4)  # 2×2 query and key grids: cell 0 is the object
+    on_object[0, :, 0] = 1.0
+    assert object_share_ratio(on_object, images, 2, 2) == [pytest.approx(4.0)]
+    uniform = torch.full((1, 4, 4), 0.25)
+    assert object_share_ratio(uniform, images, 2, 2) == [pytest.approx(1.0)]
+    blank = torch.ones(1, 3, 64, 64)
+    assert object_share_ratio(uniform, blank, 2, 2) == [], "no object: the sample does not count"
+
+
+def test_statistics_include_the_object_and_ring_measures(generator: Generator) -> None:
+    stats = attention_statistics(generator, seeds=range(2), batch_size=2)
+    assert all(s.ring_mass_ratio > 0 for s in stats)
+    assert all(math.isnan(s.object_share_ratio) or s.object_share_ratio > 0 for s in stats)

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from models.checkpoint import load_checkpoint
-from models.train import TrainOptions, describe_precision, has_native_bf16, train
+from models.devices import has_native_bf16
+from models.train import TrainOptions, describe_segments, train
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,7 @@ def options(folder: Path, out: Path, **changes: object) -> TrainOptions:
         "z_dim": 8,
         "sample_every": 2,
         "checkpoint_every": 2,
+        "device": "cpu",
     }
     base.update(changes)
     return TrainOptions(**base)
@@ -66,7 +68,7 @@ def test_training_writes_samples_plot_and_a_loadable_model(image_folder: Path, t
     assert loaded.training["recipe"] == (
         "hinge loss, Adam(0, 0.9), TTUR 0.0001/0.0004, DiffAugment colour+translation+cutout, EMA 0.999"
     )
-    assert loaded.training["precision"] == "fp32 for steps 1–4"
+    assert loaded.training["precision"] == "fp32 on cpu for steps 1–4"
     assert loaded.discriminator is not None
     history = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["history"]
     assert len(history) == 4 and any(entry["gamma_attn2"] != 0.0 for entry in history)
@@ -91,7 +93,7 @@ def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, t
     with pytest.raises(ValueError, match="does not exist"):
         train(options(image_folder, tmp_path / "none", resume=True))
     train(options(image_folder, tmp_path / "e", steps=2))
-    with pytest.raises(ValueError, match="seed was '0', now '3'"):
+    with pytest.raises(ValueError, match="seed was 0, now 3"):
         train(options(image_folder, tmp_path / "e", steps=4, seed=3, resume=True))
 
 
@@ -107,9 +109,9 @@ def test_bf16_autocast_is_deterministic_and_can_take_over_on_resume(image_folder
     train(options(image_folder, tmp_path / "mixed", steps=2))
     train(options(image_folder, tmp_path / "mixed", steps=4, resume=True, precision="bf16"))
     state = torch.load(tmp_path / "mixed" / "train_state.pt", weights_only=True)
-    assert state["precision_segments"] == [[0, "fp32"], [2, "bf16"]]
+    assert state["sittings"] == [[0, "fp32 on cpu"], [2, "bf16 autocast on cpu"]]
     exported = load_checkpoint(tmp_path / "mixed" / "model.pt").training["precision"]
-    assert exported == "fp32 for steps 1–2, bf16 autocast for steps 3–4"
+    assert exported == "fp32 on cpu for steps 1–2, bf16 autocast on cpu for steps 3–4"
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -125,10 +127,10 @@ def test_bf16_warns_only_where_the_cpu_would_emulate_it(
     assert len(emulated_warnings) == (0 if native else 1)
 
 
-def test_precision_description_names_each_sitting() -> None:
-    assert describe_precision([[0, "fp32"]], 10) == "fp32 for steps 1–10"
-    segments = [[0, "fp32"], [5, "fp32"], [5, "bf16"], [8, "fp32"]]
-    assert describe_precision(segments, 9) == "fp32 for steps 1–5, bf16 autocast for steps 6–8, fp32 for steps 9–9"
+def test_sitting_description_names_each_sitting() -> None:
+    assert describe_segments([[0, "fp32 on cpu"]], 10) == "fp32 on cpu for steps 1–10"
+    segments = [[0, "a"], [5, "a"], [5, "b"], [8, "a"]]
+    assert describe_segments(segments, 9) == "a for steps 1–5, b for steps 6–8, a for steps 9–9"
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
         train(TrainOptions(precision="fp16"))
 
@@ -159,6 +161,8 @@ def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> 
         "2",
         "--checkpoint-every",
         "2",
+        "--device",
+        "cpu",
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
@@ -167,3 +171,84 @@ def test_torchrun_with_two_cpu_processes(image_folder: Path, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = load_checkpoint(out / "model.pt")
     assert loaded.training["steps"] == 2
+
+
+def run_cli(*arguments: str | Path) -> int:
+    from app.cli import main
+
+    return main(["train", *(str(argument) for argument in arguments)])
+
+
+def test_resume_takes_the_runs_options_from_its_state(
+    image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    first = ("--data", image_folder, "--out", out, "--batch-size", "4", "--conv-dim", "8", "--z-dim", "8")
+    assert run_cli(*first, "--steps", "2", "--checkpoint-every", "2", "--g-blocks", "residual", "--device", "cpu") == 0
+    assert run_cli("--out", out, "--steps", "4", "--resume") == 0
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    assert state["step"] == 4 and state["options"]["batch_size"] == "4" and state["options"]["g_blocks"] == "residual"
+
+    capsys.readouterr()
+    assert run_cli("--out", out, "--steps", "6", "--resume", "--batch-size", "8") == 2
+    assert "--batch-size is 8, but the run was trained with 4" in capsys.readouterr().err
+    assert run_cli("--out", out, "--steps", "4", "--resume") == 2
+    assert "has done 4 steps already" in capsys.readouterr().err
+
+
+def test_states_saved_before_an_option_existed_resume_with_what_they_did() -> None:
+    from models.train_options import options_from_saved, options_to_saved, resume_options
+
+    saved = {"data": "emoji", "batch_size": "32", "diff_augment": "True", "out_dir": "runs/x", "g_lr": "0.0001"}
+    options = options_from_saved(saved)
+    assert (options.attn_key_pool, options.shared_forward, options.fused_attention, options.channels_last) == (
+        1,
+        False,
+        False,
+        False,
+    )
+    assert options.batch_size == 32 and options.diff_augment is True and options.out_dir == Path("runs/x")
+    assert options_from_saved(options_to_saved(options)) == options
+    continued = resume_options(saved, {"steps": 9000, "precision": "bf16"})
+    assert continued.steps == 9000 and continued.precision == "bf16" and continued.resume
+    with pytest.raises(ValueError, match="--attn-key-pool is 2, but the run was trained with 1"):
+        resume_options(saved, {"attn_key_pool": 2})
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"g_blocks": "residual"},
+        {"balance": "emoji", "attn_key_pool": 1},
+        {"shared_forward": False, "fused_attention": False, "channels_last": False},
+    ],
+)
+def test_every_recipe_trains_and_exports(image_folder: Path, tmp_path: Path, recipe: dict[str, object]) -> None:
+    loaded = load_checkpoint(train(options(image_folder, tmp_path / "run", steps=2, **recipe)))
+    assert loaded.training["steps"] == 2
+    for key, value in recipe.items():
+        if key in ("g_blocks", "attn_key_pool"):
+            assert getattr(loaded.config, key) == value
+
+
+def test_emoji_balance_makes_every_emoji_equally_likely() -> None:
+    from models.data import Dataset, DatasetInfo
+    from models.distributed import Distributed
+    from models.train import batch_indices
+
+    emoji_ids = torch.tensor([0] * 9 + [1])  # emoji 0 has nine variants, emoji 1 one
+    dataset = Dataset(
+        torch.zeros(10, 3, 64, 64, dtype=torch.uint8), torch.zeros(10), emoji_ids, DatasetInfo("", "", "")
+    )
+    drawn = torch.cat(
+        [
+            batch_indices(dataset, TrainOptions(batch_size=10, balance="emoji"), step, Distributed())
+            for step in range(200)
+        ]
+    )
+    share_of_rare_emoji = float((drawn == 9).float().mean())
+    assert 0.45 < share_of_rare_emoji < 0.55
+    by_image = torch.cat(
+        [batch_indices(dataset, TrainOptions(batch_size=10), step, Distributed()) for step in range(10)]
+    )
+    assert float((by_image == 9).float().mean()) == pytest.approx(0.1)
