@@ -149,8 +149,10 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
         f"trained on   {training.get('data', 'unknown')}, {training.get('steps', '?')} steps",
         f"measured over seeds 0..{statistics[0].seeds - 1}" if statistics else "no attention layers",
         "",
-        "| layer | query grid | key grid | γ | row entropy / log M | mean distance (px) | query variation (TV) "
-        "| object share ratio | ring mass ratio |",
+        (
+            "| layer | query grid | key grid | γ | row entropy / log M | mean distance (px) | query variation (TV) "
+            "| object share ratio | ring mass ratio |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for stat in statistics:
