@@ -121,11 +121,15 @@ class BigGANConfig:
             raise ValueError(f"the last layer must give 1·channel_width channels, got {layers[-1][2]}")
         for index, (_, in_mult, out_mult) in enumerate(layers):
             if index and layers[index - 1][2] != in_mult:
-                raise ValueError(f"layers[{index}] takes {in_mult}·ch channels but layers[{index - 1}] gives "
-                                 f"{layers[index - 1][2]}·ch")  # fmt: skip
-            if out_mult not in (in_mult, in_mult // 2) or in_mult * ch % 4:
-                raise ValueError(f"layers[{index}] must keep or halve its channels, and ch·{in_mult} must be a "
-                                 f"multiple of 4, got {in_mult} → {out_mult}")  # fmt: skip
+                raise ValueError(
+                    f"layers[{index}] takes {in_mult}·ch channels but layers[{index - 1}] gives "
+                    f"{layers[index - 1][2]}·ch"
+                )
+            if out_mult != in_mult and 2 * out_mult != in_mult or in_mult * ch % 4:
+                raise ValueError(
+                    f"layers[{index}] must keep or halve its channels, and ch·{in_mult} must be a "
+                    f"multiple of 4, got {in_mult} → {out_mult}"
+                )
         if ch < 3:
             raise ValueError(f"channel_width must be at least 3 (the image is its first 3 channels), got {ch}")
         position = self.attention_layer_position
@@ -135,8 +139,9 @@ class BigGANConfig:
             raise ValueError("the attention layer's channels must be a multiple of 8 (θ and φ use C/8)")
         upsamples = sum(up for up, _, _ in layers)
         if self.output_dim != 4 * 2**upsamples:
-            raise ValueError(f"output_dim must be 4·2^{upsamples} = {4 * 2**upsamples} for these layers, "
-                             f"got {self.output_dim}")  # fmt: skip
+            raise ValueError(
+                f"output_dim must be 4·2^{upsamples} = {4 * 2**upsamples} for these layers, got {self.output_dim}"
+            )
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> BigGANConfig:

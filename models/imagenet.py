@@ -35,8 +35,10 @@ def class_index(name_or_index: str | int, names: tuple[str, ...] | None = None) 
             i for i, name in enumerate(names) if name.casefold() == wanted.casefold()
         ]
         if len(matches) != 1:
-            raise ValueError(f"{name_or_index!r} names {'no class' if not matches else f'classes {matches}'}; "
-                             f"give a class index in 0..{len(names) - 1} or an exact class name")  # fmt: skip
+            raise ValueError(
+                f"{name_or_index!r} names {'no class' if not matches else f'classes {matches}'}; "
+                f"give a class index in 0..{len(names) - 1} or an exact class name"
+            )
         return matches[0]
     else:
         raise ValueError(f"a class is an index or a name, got {name_or_index!r}")

@@ -202,8 +202,10 @@ def _break(folder: Path, case: str) -> Path:
     elif case == "not a state dict":
         torch.save([torch.zeros(3)], weights_path)
     elif case == "nan":
-        torch.save({**state, "generator.gen_z.bias": torch.full_like(state["generator.gen_z.bias"], float("nan"))},
-                   weights_path)  # fmt: skip
+        torch.save(
+            {**state, "generator.gen_z.bias": torch.full_like(state["generator.gen_z.bias"], float("nan"))},
+            weights_path,
+        )
     return weights_path
 
 
