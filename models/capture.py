@@ -23,13 +23,12 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from models.sagan import SelfAttention
-
 __all__ = ["AttentionCapture", "attention_layer_names", "count_forward_hooks"]
 
 
 def attention_layer_names(model: nn.Module) -> list[str]:
-    return [name for name, module in model.named_modules() if isinstance(module, SelfAttention)]
+    """Modules with an `nn.Softmax` child named `softmax`: the attention layers of every family we serve."""
+    return [name for name, module in model.named_modules() if isinstance(getattr(module, "softmax", None), nn.Softmax)]
 
 
 def count_forward_hooks(model: nn.Module) -> int:
