@@ -88,11 +88,10 @@ TRAIN_SWITCHES = {  # TrainOptions boolean field → the flag that turns it off
 
 def given_train_options(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainOptions fields that this command line sets explicitly."""
-    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name, None) is not None}
-    if args.conv_dim is not None:
+    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *TRAIN_SWITCHES] if hasattr(args, name)}
+    if hasattr(args, "conv_dim"):
         given.setdefault("g_conv_dim", args.conv_dim)
         given.setdefault("d_conv_dim", args.conv_dim)
-    given.update({name: False for name in TRAIN_SWITCHES if getattr(args, name)})
     return given
 
 
@@ -174,15 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a SAGAN on the emoji sets or a folder of images",
         description="Train a SAGAN. With --resume, the run's stored options are used; options given again must agree.",
+        formatter_class=HELP_FORMAT,
     )
     defaults = TrainOptions()
     for name, text in TRAIN_FLAGS.items():
         default = getattr(defaults, name)
         kind = positive_int if isinstance(default, int) and name not in ("seed", "evaluate_every") else type(default)
-        if name == "out_dir":
-            flag = "--out"
-        else:
-            flag = "--" + name.replace("_", "-")
+        flag = "--out" if name == "out_dir" else "--" + name.replace("_", "-")
         choices = {
             "precision": ["fp32", "bf16"],
             "device": ["auto", "cpu", "cuda"],
@@ -190,13 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
             "balance": ["image", "emoji"],
             "attn_key_pool": [1, 2],
         }.get(name)
+        # Absent unless given, so that --resume can tell given options from the stored ones.
         train.add_argument(
-            flag, dest=name, type=kind, choices=choices, default=None, help=f"{text} (default: {default})"
+            flag, dest=name, type=kind, choices=choices, default=argparse.SUPPRESS, help=f"{text} (default: {default})"
         )
-    train.add_argument("--conv-dim", type=positive_int, default=None, help="channel width of G and D together")
+    train.add_argument(
+        "--conv-dim", type=positive_int, default=argparse.SUPPRESS, help="channel width of G and D together"
+    )
     for name, flag in TRAIN_SWITCHES.items():
         train.add_argument(
-            flag, dest=name, action="store_true", help=f"turn off {name.replace('_', ' ')} (default: on)"
+            flag,
+            dest=name,
+            action="store_const",
+            const=False,
+            default=argparse.SUPPRESS,
+            help=f"turn off {name.replace('_', ' ')} (default: on)",
         )
     train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt with its options")
     train.set_defaults(handler=_train)

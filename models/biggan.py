@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.checkpoint import CheckpointError, _read
-from models.sagan import AttentionLayerInfo
+from models.geometry import AttentionLayer
 
 __all__ = [
     "BIGGAN_DEEP_CONFIGS",
@@ -180,12 +180,12 @@ BIGGAN_DEEP_CONFIGS: dict[int, BigGANConfig] = {
 }
 
 
-def attention_layers(config: BigGANConfig) -> list[AttentionLayerInfo]:
+def attention_layers(config: BigGANConfig) -> list[AttentionLayer]:
     """The attention layer as data: its name in the state dict, channels, query grid and pooled key grid."""
     position = config.attention_layer_position
     side = 4 * 2 ** sum(up for up, _, _ in config.layers[:position])
     channels = config.channel_width * config.layers[position][1]
-    return [AttentionLayerInfo(f"generator.layers.{position}", channels, side, side // 2)]
+    return [AttentionLayer(f"generator.layers.{position}", channels, side, side // 2)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -67,8 +67,9 @@ class AttentionCapture:
         try:
             for name in self.layers:
                 layer = self.model.get_submodule(name)
-                self._fused_before[name] = layer.fused_in_training
-                layer.fused_in_training = False
+                if getattr(layer, "fused_in_training", False):
+                    self._fused_before[name] = True
+                    layer.fused_in_training = False
                 self._handles.append(layer.softmax.register_forward_hook(self._recorder(name)))
         except BaseException:
             self._remove()

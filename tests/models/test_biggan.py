@@ -27,7 +27,7 @@ from models.biggan import (
 )
 from models.capture import AttentionCapture, attention_layer_names, count_forward_hooks
 from models.checkpoint import CheckpointError
-from models.sagan import AttentionLayerInfo
+from models.geometry import AttentionLayer
 from tests.models.biggan_reference import ATTENTION, SMALL, randomised_reference, write_reference_files
 
 # (seed, class, truncation): stored statistics (1, 0.5, 0.25) and between them (0.6, 0.3, 0.9).
@@ -101,7 +101,7 @@ def test_a_batch_equals_its_samples_one_by_one(ours: BigGANDeep) -> None:
 
 
 def test_attention_layers_are_data_matching_the_model(ours: BigGANDeep) -> None:
-    assert attention_layers(ours.config) == [AttentionLayerInfo(ATTENTION, 32, 16, 8)]
+    assert attention_layers(ours.config) == [AttentionLayer(ATTENTION, 32, 16, 8)]
     assert attention_layer_names(ours) == [ATTENTION]
 
 
@@ -118,7 +118,7 @@ def test_real_configs_take_the_reference_state_dict(size: int) -> None:
     assert {key: tuple(tensor.shape) for key, tensor in ours.state_dict().items()} == expected
     ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
     channels = 128 * config.layers[8][1]
-    assert attention_layers(config) == [AttentionLayerInfo("generator.layers.8", channels, 64, 32)]
+    assert attention_layers(config) == [AttentionLayer("generator.layers.8", channels, 64, 32)]
     assert type(reference.generator.layers[8]).__name__ == "SelfAttn"
 
 
