@@ -3,14 +3,17 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from app.cli import main
 from models.analysis import AttentionRemoved, attention_effect, effect_map, sample_without_attention
 from models.biggan import BigGANConfig, BigGANDeep, generate
 from models.capture import AttentionCapture, count_forward_hooks
+from models.metrics import attention_statistics
 from models.sagan import Generator, SAGANConfig, sample_latents
 from tests.models.biggan_reference import ATTENTION, SMALL
 
@@ -193,3 +196,22 @@ def test_effect_map_is_the_ratio_of_channel_norms() -> None:
     features = torch.tensor([[[[3.0, 0.0]], [[4.0, 1.0]]]])  # (1, 2, 1, 2): norms 5 and 1
     added = torch.tensor([[[[0.0, 2.0]], [[-1.0, 0.0]]]])  # norms 1 and 2
     torch.testing.assert_close(effect_map(features, added), torch.tensor([[[0.2, 2.0]]]))
+
+
+def test_inspect_statistics_carry_the_mean_effect(make_generator: Callable[..., Generator]) -> None:
+    generator = make_generator()
+    seeds = [0, 1, 2]
+    stats = attention_statistics(generator, seeds=seeds, batch_size=2)
+    z = sample_latents(seeds, generator.config.z_dim)
+    expected = {e.layer: e.mean for e in attention_effect(generator, ["attn1", "attn2"], lambda: generator(z))}
+    assert {s.name: s.attention_effect for s in stats} == pytest.approx(expected, rel=1e-5)
+    assert all(value > 0 for value in expected.values())
+
+
+def test_inspect_prints_the_effect_column(checkpoint_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(checkpoint_path), "--seeds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("| layer"))
+    assert header.rstrip(" |").endswith("‖γ·o‖ / ‖x‖")
+    rows = [line for line in lines if line.startswith("| attn")]
+    assert all(float(row.split("|")[-2]) > 0 for row in rows) and len(rows) == 2
