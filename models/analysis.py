@@ -183,13 +183,19 @@ class Ablation:
 
 
 @torch.no_grad()
-def sample_without_attention(model: nn.Module, layer: str, forward: Forward) -> Ablation:
-    """The samples `forward()` makes, and the same samples with `layer`'s γ set to 0; see the module doc."""
+def sample_without_attention(
+    model: nn.Module, layer: str, forward: Forward, images: torch.Tensor | None = None
+) -> Ablation:
+    """The samples `forward()` makes, and the same samples with `layer`'s γ set to 0; see the module doc.
+
+    `images`, if given, are the samples `forward()` makes, already at hand; otherwise they are made here.
+    """
     names = resolve_layers(model, [layer])
     if len(names) != 1:
         raise KeyError(f"{layer!r} matches the attention layers {names}; give exactly one")
     (name,) = names
-    images = forward()  # (B, 3, S, S)
+    if images is None:
+        images = forward()  # (B, 3, S, S)
     with AttentionRemoved(model, [name]):
         without = forward()  # (B, 3, S, S)
     return Ablation(name, images, without, pixel_difference(images, without))

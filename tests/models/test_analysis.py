@@ -51,15 +51,17 @@ def biggan_forward(model: BigGANDeep) -> torch.Tensor:
     return generate(model, SEEDS, [0, 7], 0.5)
 
 
-@pytest.mark.parametrize("layer", ["attn1", "attn2"])
+@pytest.mark.parametrize(("layer", "inference"), [("attn1", False), ("attn2", True)])
 def test_sagan_without_attention_equals_a_copy_with_gamma_zeroed(
-    make_generator: Callable[..., Generator], layer: str
+    make_generator: Callable[..., Generator], layer: str, inference: bool
 ) -> None:
+    """Also under inference mode, as the server generates."""
     generator = make_generator()
     z = sample_latents(SEEDS, generator.config.z_dim)
     before = snapshot(generator)
 
-    ablation = sample_without_attention(generator, layer, lambda: generator(z))
+    with torch.inference_mode(inference):
+        ablation = sample_without_attention(generator, layer, lambda: generator(z))
 
     expected = copy.deepcopy(generator)
     with torch.no_grad():
