@@ -22,17 +22,14 @@ images), so they work on any module whose attention layers `models.capture` find
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 import torch
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
-from models.capture import resolve_layers
+from models.capture import LayerHooks, resolve_layers
 
 __all__ = [
     "Ablation",
@@ -49,47 +46,6 @@ Forward = Callable[[], torch.Tensor]  # runs the model, returns images (B, 3, S,
 NORM_FLOOR = 1e-12
 
 
-class _ThreadScopedHooks:
-    """Hooks on named attention layers that act only in the entering thread; every handle removed on exit."""
-
-    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
-        self.model = model
-        self.layers = resolve_layers(model, layers)
-        self._handles: list[RemovableHandle] = []
-        self._thread_id: int | None = None
-
-    def _register(self, name: str, layer: nn.Module) -> None:
-        raise NotImplementedError
-
-    def _in_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
-
-    def __enter__(self) -> Self:
-        if self._handles:
-            raise RuntimeError(f"this {type(self).__name__} is already active")
-        self._thread_id = threading.get_ident()
-        try:
-            for name in self.layers:
-                self._register(name, self.model.get_submodule(name))
-        except BaseException:
-            self._remove()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-
 def _without_gamma(layer: nn.Module) -> nn.Module:
     """A private copy of an attention layer with γ = 0 and none of the original's hooks."""
     clone = copy.deepcopy(layer)
@@ -101,7 +57,7 @@ def _without_gamma(layer: nn.Module) -> nn.Module:
     return clone
 
 
-class AttentionRemoved(_ThreadScopedHooks):
+class AttentionRemoved(LayerHooks):
     """While active, the chosen layers compute with γ = 0 in forward passes of the entering thread.
 
     Each layer's output is replaced by that of a private γ = 0 copy of the layer, applied to the same
@@ -117,7 +73,7 @@ class AttentionRemoved(_ThreadScopedHooks):
         self._handles.append(layer.register_forward_hook(replace))
 
 
-class EffectCapture(_ThreadScopedHooks):
+class EffectCapture(LayerHooks):
     """Records, per chosen layer, its input x and y − x (= γ·o) for forward passes of the entering thread."""
 
     def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
