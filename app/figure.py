@@ -27,6 +27,7 @@ from PIL import Image
 
 __all__ = [
     "FIGURE_PIXELS",
+    "MAX_ASPECT",
     "MAX_PINS",
     "PIN_COLOURS",
     "FigureSpec",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 FIGURE_PIXELS = (200, 4096)  # bounds on a PNG's width and height, inclusive
+MAX_ASPECT = 4.0  # the longer side may be at most 4× the shorter, or the caption crowds the maps
 PIN_COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -109,6 +111,8 @@ def _check_size(width: int, height: int) -> None:
     for name, value in (("width", width), ("height", height)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{name} must be an integer in {low}..{high} pixels, got {value!r}")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ValueError(f"width and height may differ by a factor of {MAX_ASPECT:g} at most, got {width}×{height}")
 
 
 def _build(spec: FigureSpec, width: int, height: int) -> Figure:

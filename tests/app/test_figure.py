@@ -38,7 +38,7 @@ def make_spec(pins: int = 3) -> FigureSpec:
     )
 
 
-@pytest.mark.parametrize(("width", "height"), [(640, 320), (1201, 599), (200, 200), (333, 1000)])
+@pytest.mark.parametrize(("width", "height"), [(640, 320), (1201, 599), (200, 200), (333, 1000), (800, 200)])
 def test_png_decodes_to_exactly_the_requested_size(width: int, height: int) -> None:
     data = figure_png(make_spec(), width, height)
     image = Image.open(io.BytesIO(data))
@@ -73,6 +73,8 @@ def test_bad_requests_are_refused_with_a_reason() -> None:
     spec = make_spec()
     with pytest.raises(ValueError, match="width"):
         figure_png(spec, 10_000, 400)
+    with pytest.raises(ValueError, match="factor"):
+        figure_png(spec, 1000, 200)
     with pytest.raises(ValueError, match="pinned"):
         FigureSpec(**{**spec.__dict__, "pins": []})
     with pytest.raises(ValueError, match="outside"):
