@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["AttentionCapture", "attention_layer_names", "count_forward_hooks"]
+__all__ = ["AttentionCapture", "LayerHooks", "attention_layer_names", "count_forward_hooks"]
 
 
 def attention_layer_names(model: nn.Module) -> list[str]:
@@ -48,29 +48,31 @@ def resolve_layers(model: nn.Module, patterns: Iterable[str]) -> list[str]:
     return [name for name in available if name in chosen]
 
 
-class AttentionCapture:
-    """Collect the attention maps of the chosen layers for forward passes in the entering thread."""
+class LayerHooks:
+    """Hooks on named attention layers that act only in the entering thread; every handle removed on exit.
+
+    A subclass registers its hooks in `_register` and appends their handles to `_handles`.
+    """
 
     def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
         self.model = model
         self.layers = resolve_layers(model, layers)
-        self._collected: dict[str, list[torch.Tensor]] = {}
         self._handles: list[RemovableHandle] = []
         self._thread_id: int | None = None
-        self._fused_before: dict[str, bool] = {}
+
+    def _register(self, name: str, layer: nn.Module) -> None:
+        raise NotImplementedError
+
+    def _in_thread(self) -> bool:
+        return threading.get_ident() == self._thread_id
 
     def __enter__(self) -> Self:
         if self._handles:
-            raise RuntimeError("this AttentionCapture is already active")
+            raise RuntimeError(f"this {type(self).__name__} is already active")
         self._thread_id = threading.get_ident()
-        self._collected = {name: [] for name in self.layers}
         try:
             for name in self.layers:
-                layer = self.model.get_submodule(name)
-                if getattr(layer, "fused_in_training", False):
-                    self._fused_before[name] = True
-                    layer.fused_in_training = False
-                self._handles.append(layer.softmax.register_forward_hook(self._recorder(name)))
+                self._register(name, self.model.get_submodule(name))
         except BaseException:
             self._remove()
             raise
@@ -88,13 +90,36 @@ class AttentionCapture:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+class AttentionCapture(LayerHooks):
+    """Collect the attention maps of the chosen layers for forward passes in the entering thread."""
+
+    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+        super().__init__(model, layers)
+        self._collected: dict[str, list[torch.Tensor]] = {}
+        self._fused_before: dict[str, bool] = {}
+
+    def __enter__(self) -> Self:
+        if not self._handles:
+            self._collected = {name: [] for name in self.layers}
+        return super().__enter__()
+
+    def _register(self, name: str, layer: nn.Module) -> None:
+        if getattr(layer, "fused_in_training", False):
+            self._fused_before[name] = True
+            layer.fused_in_training = False
+        self._handles.append(layer.softmax.register_forward_hook(self._recorder(name)))
+
+    def _remove(self) -> None:
+        super()._remove()
         for name, fused in self._fused_before.items():
             self.model.get_submodule(name).fused_in_training = fused
         self._fused_before.clear()
 
     def _recorder(self, name: str):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            if threading.get_ident() == self._thread_id:
+            if self._in_thread():
                 self._collected[name].append(output.detach())
 
         return record

@@ -12,6 +12,9 @@ For maps A (B, N, M) whose row i (a query cell) sums to 1 over the M key cells:
   whose object covers 2–98 % of the image. 1 is attention blind to the object; above 1 it stays on it.
 - ring mass ratio: the mass a row puts on the outermost ring of key cells, over the ring's share of the
   cells (4K − 4 of K² on a K×K key grid). 1 is no preference for the border.
+- attention effect: ‖γ·o‖ / ‖x‖ at each query cell, the L2 norms over channels of what the layer adds
+  (γ times its attention output o) and of its input x, averaged over query cells and samples (see
+  `models.analysis`). 0 is a layer that changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from models.analysis import EffectCapture
 from models.capture import AttentionCapture
 from models.checkpoint import LoadedCheckpoint
 from models.geometry import cell_centres
@@ -46,6 +50,7 @@ class LayerStatistics:
     )
     object_share_ratio: float  # attention on the object / the object's area share, for object queries; nan if none
     ring_mass_ratio: float  # attention on the outermost ring of key cells / the ring's share of the cells
+    attention_effect: float  # mean over query cells of ‖γ·o‖ / ‖x‖; 0 = the layer changes nothing
     seeds: int
 
 
@@ -106,15 +111,18 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
     generator.eval()
     seeds = list(seeds)
     layers = generator_attention_layers(generator.config)
-    sums = {layer.name: [0.0, 0.0, 0.0, 0.0] for layer in layers}
+    sums = {layer.name: [0.0, 0.0, 0.0, 0.0, 0.0] for layer in layers}
     object_ratios: dict[str, list[float]] = {layer.name: [] for layer in layers}
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
-        with AttentionCapture(generator, [layer.name for layer in layers]) as capture:
+        names = [layer.name for layer in layers]
+        with AttentionCapture(generator, names) as capture, EffectCapture(generator, names) as effect:
             images = generator(sample_latents(chunk, generator.config.z_dim))
+        effects = effect.effects
         for layer in layers:
             maps = capture.maps[layer.name].float()
             weight = len(chunk)
+            sums[layer.name][4] += float(effects[layer.name].mean()) * weight
             sums[layer.name][3] += ring_mass_ratio(maps, layer.key_grid) * weight
             object_ratios[layer.name] += object_share_ratio(maps, images, layer.query_grid, layer.key_grid)
             sums[layer.name][0] += row_entropy_fraction(maps) * weight
@@ -135,6 +143,7 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
             if object_ratios[layer.name]
             else math.nan,
             ring_mass_ratio=sums[layer.name][3] / len(seeds),
+            attention_effect=sums[layer.name][4] / len(seeds),
             seeds=len(seeds),
         )
         for layer in layers
@@ -151,15 +160,16 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
         "",
         (
             "| layer | query grid | key grid | γ | row entropy / log M | mean distance (px) | query variation (TV) "
-            "| object share ratio | ring mass ratio |"
+            "| object share ratio | ring mass ratio | ‖γ·o‖ / ‖x‖ |"
         ),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for stat in statistics:
         lines.append(
             f"| {stat.name} | {stat.query_grid}×{stat.query_grid} | {stat.key_grid}×{stat.key_grid} | "
             f"{stat.gamma:+.4f} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
-            f"{stat.query_variation:.3f} | {stat.object_share_ratio:.2f} | {stat.ring_mass_ratio:.2f} |"
+            f"{stat.query_variation:.3f} | {stat.object_share_ratio:.2f} | {stat.ring_mass_ratio:.2f} | "
+            f"{stat.attention_effect:.4f} |"
         )
     return "\n".join(lines)
 
