@@ -126,14 +126,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     from models.quality import QualityMeter, evaluate_generator, format_report, load_or_train_classifier
 
     try:
-        loaded = load_checkpoint(args.checkpoint)
+        checkpoints = [load_checkpoint(path) for path in args.checkpoints]
     except CheckpointError as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     dataset = load_emoji()
     meter = QualityMeter(dataset, *load_or_train_classifier(dataset))
-    print(f"checkpoint   {loaded.path}")
-    print(format_report(evaluate_generator(loaded.generator, meter, args.samples)))
+    for index, loaded in enumerate(checkpoints):
+        if index:
+            print()
+        print(f"checkpoint   {loaded.path}")
+        print(format_report(evaluate_generator(loaded.generator, meter, args.samples)))
     return 0
 
 
@@ -211,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score an emoji checkpoint's samples against the real emoji (classifier-feature distances)",
         formatter_class=HELP_FORMAT,
     )
-    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="one or more model files")
     evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1")
     evaluate.set_defaults(handler=_evaluate)
 
