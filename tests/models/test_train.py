@@ -252,3 +252,27 @@ def test_emoji_balance_makes_every_emoji_equally_likely() -> None:
         [batch_indices(dataset, TrainOptions(batch_size=10), step, Distributed()) for step in range(10)]
     )
     assert float((by_image == 9).float().mean()) == pytest.approx(0.1)
+
+
+def test_training_logs_the_quality_score_every_k_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.data
+    import models.quality
+    from models.data import EMOJI_CATEGORIES, Dataset, DatasetInfo
+    from models.quality import EmojiClassifier, save_classifier
+
+    generator = torch.Generator().manual_seed(0)
+    count = 4 * len(EMOJI_CATEGORIES)
+    images = torch.randint(0, 256, (count, 3, 64, 64), generator=generator, dtype=torch.uint8)
+    categories = torch.arange(count) % len(EMOJI_CATEGORIES)
+    dataset = Dataset(images, categories, torch.arange(count), DatasetInfo("emoji (test)", "", ""))
+    monkeypatch.setattr(models.data, "load_emoji", lambda: dataset)
+    classifier_file = tmp_path / "classifier.pt"
+    save_classifier(EmojiClassifier().eval(), 0.5, dataset, classifier_file)
+    monkeypatch.setattr(models.quality, "CLASSIFIER_FILE", classifier_file)
+
+    run = options(Path("unused"), tmp_path / "run", data="emoji", evaluate_every=2, evaluate_samples=8)
+    train(run)
+    quality = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["quality_history"]
+    assert [entry["step"] for entry in quality] == [2, 4]
+    assert all(entry["frechet"] > 0 and entry["floor_frechet"] < entry["frechet"] for entry in quality)
+    assert (tmp_path / "run" / "losses.png").exists()
