@@ -12,6 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from models.devices import DEVICE_CHOICES
+from models.sagan import G_BLOCKS
+from models.train import BALANCES, PRECISIONS
 from models.train_options import TrainOptions
 
 __all__ = ["main"]
@@ -29,6 +32,13 @@ def _one_line(error: BaseException) -> str:
         return f"{error}; list settings take JSON, e.g. SAGAN_ATTN_CORS_ORIGINS='[\"http://localhost:3000\"]'"
     text = " ".join(str(error).split())
     return text[:300] or type(error).__name__
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -182,20 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in TRAIN_FLAGS.items():
         default = getattr(defaults, name)
         kind = positive_int if isinstance(default, int) and name not in ("seed", "evaluate_every") else type(default)
+        if name == "evaluate_every":
+            kind = non_negative_int
         flag = "--out" if name == "out_dir" else "--" + name.replace("_", "-")
         choices = {
-            "precision": ["fp32", "bf16"],
-            "device": ["auto", "cpu", "cuda"],
-            "g_blocks": ["transposed", "residual"],
-            "balance": ["image", "emoji"],
-            "attn_key_pool": [1, 2],
+            "precision": PRECISIONS,
+            "device": DEVICE_CHOICES,
+            "g_blocks": G_BLOCKS,
+            "balance": BALANCES,
+            "attn_key_pool": (1, 2),
         }.get(name)
         # Absent unless given, so that --resume can tell given options from the stored ones.
         train.add_argument(
             flag, dest=name, type=kind, choices=choices, default=argparse.SUPPRESS, help=f"{text} (default: {default})"
         )
     train.add_argument(
-        "--conv-dim", type=positive_int, default=argparse.SUPPRESS, help="channel width of G and D together"
+        "--conv-dim",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        help="channel width of G and D together (default: their own defaults above)",
     )
     for name, flag in TRAIN_SWITCHES.items():
         train.add_argument(

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from models.train import build_models, model_config, train_step, use_fused_attention
+from models.train import build_models, model_config, train_step
 from models.train_options import TrainOptions
 
 REFERENCE = TrainOptions(attn_key_pool=1, shared_forward=False, fused_attention=False, channels_last=False)
@@ -42,9 +42,6 @@ class Subject:
         self.options = options
         torch.manual_seed(0)
         self.models = build_models(model_config(options), options, torch.device("cpu"))
-        if options.fused_attention:
-            use_fused_attention(self.models.generator)
-            use_fused_attention(self.models.discriminator)
         memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
         self.real = (torch.rand(batch_size, 3, 64, 64) * 2 - 1).contiguous(memory_format=memory_format)
         self.rng = torch.Generator().manual_seed(0)

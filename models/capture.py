@@ -7,7 +7,7 @@
 The model's code is untouched: the hook sees the softmax output, which is the attention map.
 A capture records only forward passes run by the thread that entered it, so several threads may
 share one model, each with its own capture, without seeing each other's maps. Every hook is
-removed on exit, also when the forward pass raises. While a capture is active its layers never take
+removed on exit, also when the forward pass raises. A layer whose softmax carries a hook never takes
 the fused attention path that training may use, so the softmax always runs and the hook always sees it.
 """
 
@@ -98,7 +98,6 @@ class AttentionCapture(LayerHooks):
     def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
         super().__init__(model, layers)
         self._collected: dict[str, list[torch.Tensor]] = {}
-        self._fused_before: dict[str, bool] = {}
 
     def __enter__(self) -> Self:
         if not self._handles:
@@ -106,16 +105,7 @@ class AttentionCapture(LayerHooks):
         return super().__enter__()
 
     def _register(self, name: str, layer: nn.Module) -> None:
-        if getattr(layer, "fused_in_training", False):
-            self._fused_before[name] = True
-            layer.fused_in_training = False
         self._handles.append(layer.softmax.register_forward_hook(self._recorder(name)))
-
-    def _remove(self) -> None:
-        super()._remove()
-        for name, fused in self._fused_before.items():
-            self.model.get_submodule(name).fused_in_training = fused
-        self._fused_before.clear()
 
     def _recorder(self, name: str):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:

@@ -21,7 +21,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def has_native_bf16(device: torch.device) -> bool:
-    """Whether bfloat16 has hardware support: assumed on accelerators; on a CPU, AVX512-BF16 or AMX."""
+    """Whether bfloat16 has hardware support: on CUDA, as torch reports it; on a CPU, AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return True
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

@@ -6,7 +6,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["image_grid", "to_uint8"]
+__all__ = ["image_grid", "to_uint8", "to_unit_range"]
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels 0..255 → float in [-1, 1], the generator's output range."""
+    return images.float() / 127.5 - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -28,6 +28,8 @@ from torch import nn
 
 from models.data import EMOJI_CATEGORIES, NO_CATEGORY, Dataset
 from models.files import save_atomic
+from models.imaging import to_unit_range
+from models.sagan import sample_latents
 
 __all__ = [
     "CLASSIFIER_FILE",
@@ -81,10 +83,6 @@ class EmojiClassifier(nn.Module):
 def held_out_mask(dataset: Dataset) -> torch.Tensor:
     """(N,) bool: the held-out split, chosen by emoji so no drawing of a held-out emoji is trained on."""
     return dataset.emoji_ids % HELD_OUT_EVERY == 0
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1.0
 
 
 def _shift(images: torch.Tensor, generator: torch.Generator, limit: int = 4) -> torch.Tensor:
@@ -278,10 +276,9 @@ def generate_images(generator: nn.Module, latents: torch.Tensor, batch_size: int
 
 def evaluate_generator(generator: nn.Module, meter: QualityMeter, samples: int = 1536) -> QualityReport:
     """Scores of the samples of seeds 0..samples-1 (the explorer's seeds)."""
-    from models.sagan import sample_latents
-
-    latents = sample_latents(list(range(samples)), generator.config.z_dim)
-    return meter.score(generate_images(generator, latents))
+    device = next(generator.parameters()).device
+    latents = sample_latents(list(range(samples)), generator.config.z_dim).to(device)
+    return meter.score(generate_images(generator, latents).cpu())
 
 
 def format_report(report: QualityReport) -> str:

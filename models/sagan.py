@@ -51,7 +51,6 @@ class SAGANConfig:
             ("z_dim", 1024),
             ("g_conv_dim", 512),
             ("d_conv_dim", 512),
-            ("attn_key_pool", 8),
         ):
             value = getattr(self, name)
             if type(value) is not int or not 0 < value <= upper:
@@ -86,7 +85,8 @@ class SelfAttention(nn.Module):
     The softmax is an explicit submodule so a forward hook on `<layer>.softmax` sees the map;
     a fused attention kernel would never materialise it. Training, which needs no map, may set
     `fused_in_training`: in training mode the layer then runs `scaled_dot_product_attention` on the
-    same weights. `AttentionCapture` switches it off for as long as it captures.
+    same weights, unless a hook watches the softmax (an `AttentionCapture` is active), so every
+    capture, from any thread, sees the explicit map.
     """
 
     def __init__(self, in_channels: int, key_pool: int = 1) -> None:
@@ -111,7 +111,7 @@ class SelfAttention(nn.Module):
         batch, channels, height, width = x.shape
         query = self.query_conv(x).flatten(2).transpose(1, 2)  # (B, N, C/8), N = H·W, index row*W + col
         key, value = self.keys_and_values(x)  # (B, C/8, M), (B, C, M)
-        if self.fused_in_training and self.training:
+        if self.fused_in_training and self.training and not self.softmax._forward_hooks:
             out = fused_attention(query, key, value)  # (B, N, C)
         else:
             attention = self.softmax(torch.bmm(query, key))  # (B, N, M); row i sums to 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,11 @@ from models.devices import has_native_bf16, resolve_device
 from models.distributed import Distributed, finish_distributed, setup_distributed
 from models.files import save_atomic
 from models.geometry import with_gammas
-from models.imaging import image_grid
+from models.imaging import image_grid, to_unit_range
 from models.plots import plot_training
+from models.quality import QualityMeter, evaluate_generator, load_or_train_classifier
 from models.sagan import Discriminator, Generator, SAGANConfig, SelfAttention, generator_attention_layers
-from models.train_options import MAY_CHANGE_ON_RESUME, TrainOptions, options_from_saved, options_to_saved
+from models.train_options import TrainOptions, check_agreement, options_from_saved, options_to_saved
 
 __all__ = ["TrainOptions", "describe_segments", "train"]
 
@@ -89,10 +91,6 @@ def precision_label(precision: str) -> str:
     return "fp32" if precision == "fp32" else f"{precision} autocast"
 
 
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1.0
-
-
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
     effective = min(decay, (1 + step) / (10 + step))
     with torch.no_grad():
@@ -113,6 +111,12 @@ def check_options(options: TrainOptions) -> None:
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    if options.evaluate_every < 0:
+        raise ValueError(
+            f"evaluate_every must be 0 (never) or a positive number of steps, not {options.evaluate_every}"
+        )
+    if options.evaluate_every and options.data != "emoji":
+        raise ValueError("--evaluate-every needs the emoji data: its classifier knows the emoji categories")
 
 
 def model_config(options: TrainOptions) -> SAGANConfig:
@@ -125,27 +129,24 @@ def model_config(options: TrainOptions) -> SAGANConfig:
     )
 
 
-def use_fused_attention(module: torch.nn.Module) -> None:
+def use_fused_attention(module: torch.nn.Module, fused: bool = True) -> None:
     for layer in module.modules():
         if isinstance(layer, SelfAttention):
-            layer.fused_in_training = True
+            layer.fused_in_training = fused
 
 
 class QualityLog:
     """The quality score of the EMA generator every `evaluate_every` steps (emoji data only)."""
 
     def __init__(self, dataset: Dataset, options: TrainOptions) -> None:
-        from models.quality import QualityMeter, load_or_train_classifier
-
         self.samples = options.evaluate_samples
         self.meter = QualityMeter(dataset, *load_or_train_classifier(dataset))
 
     def measure(self, generator_ema: Generator, step: int) -> dict[str, float]:
-        from models.quality import evaluate_generator
-
         report = evaluate_generator(generator_ema, self.meter, self.samples)
         return {
             "step": step,
+            "samples": report.samples,
             "frechet": report.frechet,
             "kernel": report.kernel,
             "floor_frechet": report.floor_frechet,
@@ -163,15 +164,7 @@ def read_resume_state(state_path: Path, options: TrainOptions) -> dict[str, Any]
         raise ValueError(
             f"--resume: the run has done {state['step']} steps already; ask for more with --steps N (N > {state['step']})"
         )
-    stored = options_from_saved(state["options"])
-    changed = [
-        name
-        for name in options_to_saved(options)
-        if name not in MAY_CHANGE_ON_RESUME and getattr(stored, name) != getattr(options, name)
-    ]
-    if changed:
-        details = ", ".join(f"{name} was {getattr(stored, name)!r}, now {getattr(options, name)!r}" for name in changed)
-        raise ValueError(f"--resume: {state_path} was trained differently: {details}")
+    check_agreement(options_from_saved(state["options"]), dataclasses.asdict(options))
     return state
 
 
@@ -236,12 +229,14 @@ def train_step(
 
 
 def build_models(config: SAGANConfig, options: TrainOptions, device: torch.device) -> StepModels:
-    """G and D on `device` in the options' memory format, with their optimisers; no DDP wrapping."""
+    """G and D on `device` in the options' memory format and attention path, with their optimisers; no DDP."""
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     generator = Generator(config).to(device, memory_format=memory_format)
     discriminator = Discriminator(config).to(device, memory_format=memory_format)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=options.g_lr, betas=(0.0, 0.9))
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=options.d_lr, betas=(0.0, 0.9))
+    use_fused_attention(generator, options.fused_attention)
+    use_fused_attention(discriminator, options.fused_attention)
     return StepModels(generator, discriminator, generator, discriminator, g_optimizer, d_optimizer)
 
 
@@ -251,6 +246,8 @@ def train(options: TrainOptions) -> Path:
     out_dir = Path(options.out_dir)
     state_path = out_dir / STATE_FILE
     state = read_resume_state(state_path, options) if options.resume else None
+    if state is None and state_path.exists():
+        raise ValueError(f"{out_dir} holds a run already; continue it with --resume, or train into another --out")
 
     dist_info = setup_distributed(resolve_device(options.device))
     device = dist_info.device
@@ -271,9 +268,7 @@ def train(options: TrainOptions) -> Path:
     generator, discriminator = step_models.generator, step_models.discriminator
     g_optimizer, d_optimizer = step_models.g_optimizer, step_models.d_optimizer
     generator_ema = copy.deepcopy(generator).eval()
-    if options.fused_attention:
-        use_fused_attention(generator)
-        use_fused_attention(discriminator)
+    use_fused_attention(generator_ema, False)
 
     start_step = 0
     history: list[dict[str, float]] = []
@@ -309,8 +304,6 @@ def train(options: TrainOptions) -> Path:
     if dist_info.is_main:
         (out_dir / "samples").mkdir(parents=True, exist_ok=True)
         if options.evaluate_every:
-            if options.data != "emoji":
-                raise ValueError("--evaluate-every needs the emoji data: its classifier knows the emoji categories")
             quality_log = QualityLog(dataset, options)
     fixed_z = torch.randn(64, config.z_dim, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
     progress = tqdm(
@@ -390,6 +383,7 @@ def export_model(
         "recipe": f"hinge loss, Adam(0, 0.9), TTUR {options.g_lr:g}/{options.d_lr:g}, {augment}, "
         f"EMA {options.ema_decay:g}{balance}",
         "precision": describe_segments(sittings, steps),
+        "devices": ", ".join(dict.fromkeys(label.rsplit(" on ", 1)[-1] for _, label in sittings)),
         "data": dataset.info.name,
         "licence": dataset.info.licence,
         "attribution": dataset.info.attribution,

@@ -37,7 +37,18 @@ def build_wheel(work: Path) -> Path:
             shutil.copytree(original, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.partial"))
         else:
             shutil.copy2(original, source / name)
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", work, source)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        work,
+        source,
+    )
     (wheel,) = work.glob("sagan_attn-*.whl")
     return wheel
 

@@ -93,7 +93,7 @@ def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, t
     with pytest.raises(ValueError, match="does not exist"):
         train(options(image_folder, tmp_path / "none", resume=True))
     train(options(image_folder, tmp_path / "e", steps=2))
-    with pytest.raises(ValueError, match="seed was 0, now 3"):
+    with pytest.raises(ValueError, match="--seed is 3, but the run was trained with 0"):
         train(options(image_folder, tmp_path / "e", steps=4, seed=3, resume=True))
 
 
