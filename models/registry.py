@@ -54,7 +54,9 @@ class SamplingInputs:
     def conditional(self) -> bool:
         return self.class_names is not None
 
-    def resolve(self, class_name_or_index: str | int | None, truncation: float | None) -> tuple[int | None, float | None]:
+    def resolve(
+        self, class_name_or_index: str | int | None, truncation: float | None
+    ) -> tuple[int | None, float | None]:
         """(class index, truncation) for a sample, defaults filled in; ValueError names what is wrong.
 
         A class is an index or a name (exact first, then ignoring case if that is unique). An
@@ -212,7 +214,9 @@ class BigGANDeepFamily:
 FAMILIES: tuple[ModelFamily, ...] = (SAGANFamily(), BigGANDeepFamily())
 
 
-def load(path: Path | str, device: torch.device | str = "cpu", families: Sequence[ModelFamily] = FAMILIES) -> LoadedModel:
+def load(
+    path: Path | str, device: torch.device | str = "cpu", families: Sequence[ModelFamily] = FAMILIES
+) -> LoadedModel:
     """The model at `path`, loaded by the first family that recognises it, moved to `device`."""
     path = Path(path)
     for family in families:

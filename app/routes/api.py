@@ -25,8 +25,8 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
-from app.transfer import compact_slices, gzip_if_accepted
 from app.service import ModelService
+from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
 from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from models.checkpoint import LoadedCheckpoint
 from models.metrics import (
     attention_statistics,
     mean_attention_distance,
@@ -14,7 +15,6 @@ from models.metrics import (
     ring_mass_ratio,
     row_entropy_fraction,
 )
-from models.checkpoint import LoadedCheckpoint
 from models.registry import LoadedModel, sagan_model
 from models.sagan import Generator
 

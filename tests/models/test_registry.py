@@ -13,7 +13,7 @@ from models.checkpoint import CheckpointError, load_checkpoint
 from models.geometry import AttentionLayer
 from models.metrics import attention_statistics
 from models.registry import FAMILIES, load
-from models.sagan import Generator, sample_latents
+from models.sagan import sample_latents
 from tests.models.biggan_reference import SMALL, randomised_reference, write_reference_files
 
 
