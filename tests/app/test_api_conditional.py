@@ -28,7 +28,12 @@ def test_models_lists_classes_truncation_and_layers(biggan_client: TestClient) -
     assert model["classes"] == list(imagenet_class_names()) and model["classes"][1] == "goldfish"
     assert model["truncation"] == {"low": 0.0, "high": 1.0, "low_excluded": True, "default": 0.4}
     (layer,) = model["layers"]
-    assert (layer["name"], layer["query_grid"], layer["key_grid"], layer["channels"]) == ("generator.layers.3", 16, 8, 32)
+    assert (layer["name"], layer["query_grid"], layer["key_grid"], layer["channels"]) == (
+        "generator.layers.3",
+        16,
+        8,
+        32,
+    )
     assert layer["gamma"] == pytest.approx(0.8)
 
 
