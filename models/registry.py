@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,11 +37,14 @@ __all__ = [
     "BigGANDeepFamily",
     "LoadedModel",
     "ModelFamily",
+    "SHIPPED_MODEL",
     "SAGANFamily",
     "SamplingInputs",
     "load",
     "sagan_model",
 ]
+
+SHIPPED_MODEL = Path(str(files("models").joinpath("emoji_sagan.pt")))  # what `sagan-attn serve` serves by default
 
 
 @dataclass(frozen=True)
