@@ -34,10 +34,10 @@ from models.sagan import generator_attention_layers, sample_latents
 
 __all__ = [
     "FAMILIES",
+    "SHIPPED_MODEL",
     "BigGANDeepFamily",
     "LoadedModel",
     "ModelFamily",
-    "SHIPPED_MODEL",
     "SAGANFamily",
     "SamplingInputs",
     "load",

@@ -78,6 +78,15 @@ def _png(rgb: np.ndarray, service: ModelService) -> Response:
     return Response(render.encode_png(rgb), media_type="image/png", headers=_cache_headers(service))
 
 
+def _slice(
+    service: ModelService, sample: Sample, view: AttentionLayer, pixel: tuple[int, int], direction: Direction
+) -> tuple[np.ndarray, int]:
+    """The pixel's row (on the key grid) or column (on the query grid) of the layer's map, and its flat index."""
+    x, y = pixel
+    matrix = sample.attention[view.name]
+    return render.attention_slice(matrix, x, y, direction, service.image_size, view.query_grid, view.key_grid)
+
+
 @router.get("/models", summary="List models and their attention layers")
 async def list_models(request: Request) -> dict[str, Any]:
     """Every served model with its attention layers: query grid, key grid, channels and γ."""
@@ -141,7 +150,10 @@ async def heatmap(
     overlay: Annotated[bool, Query(description="draw over the sample image")] = False,
     opacity: Annotated[float, Query(ge=0.0, le=1.0, description="heatmap opacity when overlaid")] = 0.6,
     size: Annotated[
-        int | None, Query(ge=8, le=1024, description="side in pixels; default: the map's own grid, or 64 when overlaid")
+        int | None,
+        Query(
+            ge=8, le=1024, description="side in pixels; default: the map's own grid, or the image size when overlaid"
+        ),
     ] = None,
     marker: Annotated[
         bool, Query(description="outline the clicked pixel's cell: the query cell for row, the key cell for column")
@@ -153,9 +165,7 @@ async def heatmap(
     lut = _lut(colormap)
     if cached := _not_modified(request, service):
         return cached
-    values, _ = render.attention_slice(
-        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
-    )
+    values, _ = _slice(service, sample, view, pixel, direction)
     if size is None:
         size = service.image_size if overlay else values.shape[0]
     marker_grid = view.query_grid if direction is Direction.row else view.key_grid
@@ -183,9 +193,7 @@ async def attention_values(
     """The raw values: a row sums to 1 over the key grid; a column lies on the query grid and does not."""
     x, y = pixel
     view = resolve_layer(service, layer)
-    values, index = render.attention_slice(
-        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
-    )
+    values, index = _slice(service, sample, view, pixel, direction)
     grid = view.query_grid if direction is Direction.row else view.key_grid
     row, col, _ = pixel_to_cell(x, y, service.image_size, grid)
     return {
@@ -279,11 +287,8 @@ async def attention_slice_raw(
     """`row`: the query cell's M values on the key grid (sums to 1); `column`: the key cell's N values on the
     query grid. Row-major, no header; the grid side and the flat cell index are in X-Grid and X-Cell-Index,
     the forward pass's time in Server-Timing."""
-    x, y = pixel
     view = resolve_layer(service, layer)
-    values, index = render.attention_slice(
-        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
-    )
+    values, index = _slice(service, sample, view, pixel, direction)
     headers = {
         **_cache_headers(service),
         **_timing(sample),

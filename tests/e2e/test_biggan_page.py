@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
 IMAGE_SIZE = 32
+MODEL = "small-biggan"
 
 RECORD_ABORTS = """
 window.abortedRequests = [];
@@ -33,32 +31,9 @@ def biggan_url(start_server: Callable[..., AbstractContextManager[str]], biggan_
         yield url
 
 
-def canvas_pixels(page, selector: str) -> np.ndarray:
-    data = page.evaluate(
-        """(selector) => {
-            const canvas = document.querySelector(selector);
-            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-            return { width: canvas.width, height: canvas.height, pixels: Array.from(pixels) };
-        }""",
-        selector,
-    )
-    return np.array(data["pixels"], dtype=np.uint8).reshape(data["height"], data["width"], 4)[:, :, :3]
-
-
-def api_heatmap(url: str, seed: int, **params: object) -> np.ndarray:
-    response = httpx.get(f"{url}/api/models/small-biggan/samples/{seed}/heatmap.png", params=params)
-    response.raise_for_status()
-    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
-
-
-def click_pixel(page, x: int, y: int) -> None:
-    box = page.locator("#image-stack").bounding_box()
-    page.mouse.click(
-        box["x"] + (x + 0.5) * box["width"] / IMAGE_SIZE, box["y"] + (y + 0.5) * box["height"] / IMAGE_SIZE
-    )
-
-
-def test_pick_a_class_click_a_pixel_and_see_the_apis_row_on_the_key_grid(page, biggan_url: str) -> None:
+def test_pick_a_class_click_a_pixel_and_see_the_apis_row_on_the_key_grid(
+    page, biggan_url: str, canvas_pixels, heatmap_png, click_pixel
+) -> None:
     page.goto(f"{biggan_url}/?seed=4")
     page.wait_for_selector('#heatmap[data-painted][data-cls="0"]')
     assert page.locator("#class-group").is_visible()
@@ -72,13 +47,13 @@ def test_pick_a_class_click_a_pixel_and_see_the_apis_row_on_the_key_grid(page, b
     assert page.locator("#class").input_value() == "1: goldfish"
     assert page.locator("#sample").get_attribute("src").endswith("/samples/4.png?class=1&truncation=0.4")
 
-    click_pixel(page, 21, 6)
+    click_pixel(page, 21, 6, IMAGE_SIZE)
     page.wait_for_selector('#heatmap[data-x="21"][data-y="6"][data-cls="1"]')
     shown = canvas_pixels(page, "#heatmap")
     assert shown.shape == (8, 8, 3), "a row lies on the pooled 8×8 key grid"
-    expected = api_heatmap(biggan_url, 4, x=21, y=6, direction="row", **{"class": 1, "truncation": 0.4})
+    expected = heatmap_png(biggan_url, MODEL, 4, x=21, y=6, direction="row", **{"class": 1, "truncation": 0.4})
     np.testing.assert_array_equal(shown, expected)
-    other = api_heatmap(biggan_url, 4, x=2, y=30, direction="row", **{"class": 1, "truncation": 0.4})
+    other = heatmap_png(biggan_url, MODEL, 4, x=2, y=30, direction="row", **{"class": 1, "truncation": 0.4})
     assert np.abs(shown.astype(int) - other).max() > 8, "maps of distant points should differ"
 
     query = parse_qs(urlparse(page.url).query)
@@ -88,17 +63,21 @@ def test_pick_a_class_click_a_pixel_and_see_the_apis_row_on_the_key_grid(page, b
     assert page.evaluate("document.querySelector('#sample').naturalWidth") == IMAGE_SIZE
 
 
-def test_a_copied_link_with_class_and_truncation_reproduces_the_view(page, biggan_url: str) -> None:
+def test_a_copied_link_with_class_and_truncation_reproduces_the_view(
+    page, biggan_url: str, canvas_pixels, heatmap_png, click_pixel
+) -> None:
     page.goto(f"{biggan_url}/?seed=9&class=264&truncation=0.8&x=3&y=30&direction=column")
     page.wait_for_selector('#heatmap[data-painted][data-x="3"][data-y="30"]')
     assert page.locator("#class").input_value() == "264: Cardigan"
     assert page.locator("#truncation").input_value() == "0.8"
-    expected = api_heatmap(biggan_url, 9, x=3, y=30, direction="column", **{"class": 264, "truncation": 0.8})
+    expected = heatmap_png(biggan_url, MODEL, 9, x=3, y=30, direction="column", **{"class": 264, "truncation": 0.8})
     np.testing.assert_array_equal(canvas_pixels(page, "#heatmap"), expected)
     assert expected.shape == (16, 16, 3), "a column lies on the 16×16 query grid"
 
 
-def test_the_first_map_needs_one_slice_and_hover_data_follows(page, biggan_url: str) -> None:
+def test_the_first_map_needs_one_slice_and_hover_data_follows(
+    page, biggan_url: str, canvas_pixels, heatmap_png, click_pixel
+) -> None:
     requests: list[str] = []
     held = []
     page.on("request", lambda request: requests.append(request.url))
@@ -114,9 +93,9 @@ def test_the_first_map_needs_one_slice_and_hover_data_follows(page, biggan_url: 
         route.continue_()
     page.locator("#follow").uncheck()
     page.wait_for_timeout(300)
-    click_pixel(page, 30, 1)
+    click_pixel(page, 30, 1, IMAGE_SIZE)
     page.wait_for_selector('#heatmap[data-x="30"][data-y="1"][data-source="compact"]')
-    expected = api_heatmap(biggan_url, 11, x=30, y=1, direction="row", **{"class": 7, "truncation": 0.4})
+    expected = heatmap_png(biggan_url, MODEL, 11, x=30, y=1, direction="row", **{"class": 7, "truncation": 0.4})
     np.testing.assert_array_equal(canvas_pixels(page, "#heatmap"), expected)
     assert not any("attention.f32" in url or "attention.npy" in url for url in requests)
 
