@@ -143,8 +143,11 @@ HOVER_PROBE = """
 def hover(page, image_size: int, grid: int, moves: int) -> list[float]:
     """Pointer moves from query cell to query cell once the hover data is in: input event → map on the canvas."""
     box = page.locator("#image-stack").bounding_box()
-    page.mouse.move(box["x"] + 2, box["y"] + 2)  # the first move after the hover data arrived paints from it
-    page.wait_for_selector('#heatmap[data-source="compact"]', state="attached", timeout=60_000)
+    for attempt in range(600):  # moves paint from a slice until the hover data is in, then from it
+        page.mouse.move(box["x"] + 2 + attempt % 2 * box["width"] / 2, box["y"] + 2)
+        if page.locator('#heatmap[data-source="compact"]').count():
+            break
+        page.wait_for_timeout(100)
     page.evaluate(HOVER_PROBE)
     step = image_size // grid
     latencies = []
