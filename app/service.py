@@ -37,7 +37,7 @@ class ModelService:
         return self.model.image_size
 
     def resolve(self, class_name_or_index: str | None, truncation: float | None) -> tuple[int | None, float | None]:
-        """(class index, truncation) with defaults; ValueError says what is wrong."""
+        """(class index, truncation) with defaults; SamplingInputError says which parameter is wrong."""
         return self.model.inputs.resolve(class_name_or_index, truncation)
 
     async def sample_async(self, seed: int, class_index: int | None = None, truncation: float | None = None) -> Sample:

@@ -39,12 +39,21 @@ __all__ = [
     "LoadedModel",
     "ModelFamily",
     "SAGANFamily",
+    "SamplingInputError",
     "SamplingInputs",
     "load",
     "sagan_model",
 ]
 
 SHIPPED_MODEL = Path(str(files("models").joinpath("emoji_sagan.pt")))  # what `sagan-attn serve` serves by default
+
+
+class SamplingInputError(ValueError):
+    """A class or truncation a model cannot take; `parameter` names which ("class" or "truncation")."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclass(frozen=True)
@@ -61,23 +70,28 @@ class SamplingInputs:
     def resolve(
         self, class_name_or_index: str | int | None, truncation: float | None
     ) -> tuple[int | None, float | None]:
-        """(class index, truncation) for a sample, defaults filled in; ValueError names what is wrong.
+        """(class index, truncation) for a sample, defaults filled in; SamplingInputError says what is wrong.
 
         A class is an index or a name (exact first, then ignoring case if that is unique). An
         unconditional model refuses both a class and a truncation rather than ignore them.
         """
         if self.class_names is None and class_name_or_index is not None:
-            raise ValueError("this model is unconditional: it takes no class")
+            raise SamplingInputError("class", "this model is unconditional: it takes no class")
         if self.truncation is None and truncation is not None:
-            raise ValueError("this model has no truncation")
+            raise SamplingInputError("truncation", "this model has no truncation")
         index = None
-        if self.class_names is not None:
-            index = 0 if class_name_or_index is None else class_index(class_name_or_index, self.class_names)
+        if self.class_names is not None and class_name_or_index is not None:
+            try:
+                index = class_index(class_name_or_index, self.class_names)
+            except ValueError as error:
+                raise SamplingInputError("class", str(error)) from None
+        elif self.class_names is not None:
+            index = 0
         if self.truncation is not None:
             truncation = self.default_truncation if truncation is None else truncation
             low, high = self.truncation
             if not low < truncation <= high:  # also refuses NaN
-                raise ValueError(f"truncation must be in ({low:g}, {high:g}], got {truncation!r}")
+                raise SamplingInputError("truncation", f"truncation must be in ({low:g}, {high:g}], got {truncation!r}")
             truncation = float(truncation)
         return index, truncation
 

@@ -10,6 +10,7 @@ from app.cache import Sample
 from app.render import Direction
 from app.service import SEED_LIMIT, ModelService
 from models.geometry import AttentionLayer
+from models.registry import SamplingInputError
 
 __all__ = [
     "ClassQuery",
@@ -104,8 +105,8 @@ async def get_sample(
 ) -> Sample:
     try:
         class_index, truncation = service.resolve(class_, truncation)
-    except ValueError as error:
-        raise query_error("truncation" if "truncation" in str(error) else "class", str(error)) from None
+    except SamplingInputError as error:
+        raise query_error(error.parameter, str(error)) from None
     return await service.sample_async(seed, class_index, truncation)
 
 

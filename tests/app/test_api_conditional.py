@@ -160,3 +160,9 @@ def test_compact_slices_are_gzipped_when_accepted_with_their_own_etag(biggan_cli
     crossed = biggan_client.get(url, headers={"Accept-Encoding": "identity", "If-None-Match": zipped.headers["etag"]})
     assert crossed.status_code == 200
     assert len(gzip.compress(plain.content, compresslevel=1)) < len(plain.content)
+
+
+def test_a_class_name_that_mentions_truncation_is_still_a_class_error(biggan_client: TestClient) -> None:
+    response = biggan_client.get(f"{BASE}/1.png?class=truncation")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "class"]
