@@ -56,10 +56,10 @@ def _serve(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError
 
     try:
-        chosen = {"checkpoint": args.checkpoint, "model_name": args.model_name}
+        chosen = {"checkpoint": args.checkpoint, "model_name": args.model_name, "device": args.device}
         settings = Settings(**{key: value for key, value in chosen.items() if value is not None})
         loaded = load_default(settings)
-    except (CheckpointError, *SETTINGS_ERRORS) as error:
+    except (CheckpointError, ValueError, *SETTINGS_ERRORS) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
@@ -152,17 +152,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from app.settings import Settings
-    from models.checkpoint import CheckpointError, load_checkpoint
+    from models.checkpoint import CheckpointError
     from models.metrics import attention_statistics, format_statistics, save_sample_grid
+    from models.registry import load
 
     try:
-        loaded = load_checkpoint(args.checkpoint or Settings().checkpoint)
-    except (CheckpointError, *SETTINGS_ERRORS) as error:
+        model = load(args.checkpoint or Settings().checkpoint)
+        statistics = attention_statistics(model, seeds=range(args.seeds))
+    except (CheckpointError, ValueError, *SETTINGS_ERRORS) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
-    print(format_statistics(loaded, attention_statistics(loaded.generator, seeds=range(args.seeds))))
+    print(format_statistics(model, statistics))
     if args.grid is not None:
-        save_sample_grid(loaded.generator, args.grid)
+        save_sample_grid(model, args.grid)
         print(f"\n8×8 grid of seeds 0–63 written to {args.grid}")
     return 0
 
@@ -174,7 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the explorer and its REST API", formatter_class=HELP_FORMAT)
-    serve.add_argument("--checkpoint", type=Path, default=None, help="model file; None: the shipped emoji model")
+    serve.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="a SAGAN-64 model file, or a BigGAN-deep folder holding config.json and pytorch_model.bin; "
+        "None: the shipped emoji model",
+    )
+    serve.add_argument(
+        "--device", choices=DEVICE_CHOICES, default="auto", help="auto: CUDA when torch sees it, else the CPU"
+    )
     serve.add_argument(
         "--model-name", default=None, help="name in URLs (letters, digits, _ . -); None: the checkpoint's file stem"
     )
@@ -236,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", help="print attention statistics of a checkpoint", formatter_class=HELP_FORMAT
     )
-    inspect.add_argument("checkpoint", type=Path, nargs="?", default=None)
+    inspect.add_argument(
+        "checkpoint", type=Path, nargs="?", default=None, help="model file or folder of an unconditional model"
+    )
     inspect.add_argument("--seeds", type=positive_int, default=64, help="measure over seeds 0..N-1")
     inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")
     inspect.set_defaults(handler=_inspect)

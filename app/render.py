@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from models.geometry import pixel_to_cell
+from models.geometry import attention_slice
 
 __all__ = [
     "Direction",
@@ -36,20 +36,6 @@ __all__ = [
 class Direction(str, Enum):
     row = "row"  # where this pixel looks: its query row, over the key grid, sums to 1
     column = "column"  # what looks at this pixel: its key column, over the query grid
-
-
-def attention_slice(
-    matrix: np.ndarray, x: int, y: int, direction: Direction, image_size: int, query_grid: int, key_grid: int
-) -> tuple[np.ndarray, int]:
-    """One query's row or one key's column of an (N, M) map, as a 2-D grid, and the flat index used.
-
-    A row lies on the key grid (key_grid × key_grid); a column lies on the query grid.
-    """
-    if direction is Direction.row:
-        _, _, index = pixel_to_cell(x, y, image_size, query_grid)
-        return matrix[index].reshape(key_grid, key_grid), index
-    _, _, index = pixel_to_cell(x, y, image_size, key_grid)
-    return matrix[:, index].reshape(query_grid, query_grid), index
 
 
 def scale_for_display(values: np.ndarray) -> np.ndarray:

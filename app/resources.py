@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from models.registry import SHIPPED_MODEL as DEFAULT_CHECKPOINT
+
 __all__ = ["DEFAULT_CHECKPOINT", "DOCS_ASSETS", "STATIC", "TEMPLATES"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -21,5 +23,4 @@ def _page_folder(name: str) -> Path:
 
 STATIC = _page_folder("static")
 TEMPLATES = _page_folder("templates")
-DEFAULT_CHECKPOINT = Path(str(files("models").joinpath("emoji_sagan.pt")))
 DOCS_ASSETS = Path(str(files("fastapi_offline").joinpath("static")))  # Swagger UI and ReDoc, bundled

@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "AttentionLayer",
+    "attention_slice",
     "cell_bounds",
     "cell_centres",
     "layer_gamma",
@@ -95,3 +96,20 @@ def cell_centres(grid: int, image_size: int) -> np.ndarray:
     coords = (np.arange(grid, dtype=np.float64) + 0.5) * (image_size / grid)  # (grid,)
     rows, cols = np.meshgrid(coords, coords, indexing="ij")  # (grid, grid) each
     return np.stack([cols.ravel(), rows.ravel()], axis=1)  # (grid², 2)
+
+
+def attention_slice(
+    matrix: np.ndarray, x: int, y: int, direction: str, image_size: int, query_grid: int, key_grid: int
+) -> tuple[np.ndarray, int]:
+    """One query's row or one key's column of an (N, M) map, as a 2-D grid, and the flat index used.
+
+    direction "row": pixel (x, y) names a query cell; its row lies on the key grid (key_grid²).
+    direction "column": pixel (x, y) names a key cell; its column lies on the query grid (query_grid²).
+    """
+    if direction == "row":
+        _, _, index = pixel_to_cell(x, y, image_size, query_grid)
+        return matrix[index].reshape(key_grid, key_grid), index
+    if direction != "column":
+        raise ValueError(f"direction must be 'row' or 'column', got {direction!r}")
+    _, _, index = pixel_to_cell(x, y, image_size, key_grid)
+    return matrix[:, index].reshape(query_grid, query_grid), index

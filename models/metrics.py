@@ -29,10 +29,9 @@ import torch.nn.functional as F
 
 from models.analysis import EffectCapture
 from models.capture import AttentionCapture
-from models.checkpoint import LoadedCheckpoint
 from models.geometry import cell_centres
 from models.imaging import image_grid
-from models.sagan import Generator, generator_attention_layers, sample_latents
+from models.registry import LoadedModel
 
 __all__ = ["LayerStatistics", "attention_statistics", "format_statistics", "save_sample_grid"]
 
@@ -106,28 +105,36 @@ def ring_mass_ratio(maps: torch.Tensor, key_grid: int) -> float:
     return float(mass) / (float(ring.sum()) / ring.numel())
 
 
+def _unconditional(model: LoadedModel) -> None:
+    if model.inputs.conditional or model.inputs.truncation is not None:
+        raise ValueError(
+            f"{model.path}: a {model.family} model is class-conditional; these statistics measure unconditional models"
+        )
+
+
 @torch.inference_mode()
-def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size: int = 16) -> list[LayerStatistics]:
-    generator.eval()
+def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: int = 16) -> list[LayerStatistics]:
+    """The statistics of every attention layer of an unconditional model over `seeds`; ValueError otherwise."""
+    _unconditional(model)
     seeds = list(seeds)
-    layers = generator_attention_layers(generator.config)
+    layers = model.layers
     sums = {layer.name: [0.0, 0.0, 0.0, 0.0, 0.0] for layer in layers}
     object_ratios: dict[str, list[float]] = {layer.name: [] for layer in layers}
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
         names = [layer.name for layer in layers]
-        with AttentionCapture(generator, names) as capture, EffectCapture(generator, names) as effect:
-            images = generator(sample_latents(chunk, generator.config.z_dim))
+        with AttentionCapture(model.module, names) as capture, EffectCapture(model.module, names) as effect:
+            images = model.generate(chunk, None, None).cpu()
         effects = effect.effects
         for layer in layers:
-            maps = capture.maps[layer.name].float()
+            maps = capture.maps[layer.name].float().cpu()
             weight = len(chunk)
             sums[layer.name][4] += float(effects[layer.name].mean()) * weight
             sums[layer.name][3] += ring_mass_ratio(maps, layer.key_grid) * weight
             object_ratios[layer.name] += object_share_ratio(maps, images, layer.query_grid, layer.key_grid)
             sums[layer.name][0] += row_entropy_fraction(maps) * weight
             sums[layer.name][1] += (
-                mean_attention_distance(maps, layer.query_grid, layer.key_grid, generator.config.image_size) * weight
+                mean_attention_distance(maps, layer.query_grid, layer.key_grid, model.image_size) * weight
             )
             sums[layer.name][2] += query_variation(maps) * weight
     return [
@@ -135,7 +142,7 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
             name=layer.name,
             query_grid=layer.query_grid,
             key_grid=layer.key_grid,
-            gamma=float(getattr(generator, layer.name).gamma.detach()),
+            gamma=layer.gamma,
             entropy_fraction=sums[layer.name][0] / len(seeds),
             mean_distance_px=sums[layer.name][1] / len(seeds),
             query_variation=sums[layer.name][2] / len(seeds),
@@ -150,11 +157,11 @@ def attention_statistics(generator: Generator, seeds: Iterable[int], batch_size:
     ]
 
 
-def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics]) -> str:
-    training = loaded.training
+def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> str:
+    training = model.training
     lines = [
-        f"checkpoint   {loaded.path}",
-        f"format       {loaded.source_format}",
+        f"checkpoint   {model.path}",
+        f"format       {model.source_format}",
         f"trained on   {training.get('data', 'unknown')}, {training.get('steps', '?')} steps",
         f"measured over seeds 0..{statistics[0].seeds - 1}" if statistics else "no attention layers",
         "",
@@ -175,8 +182,8 @@ def format_statistics(loaded: LoadedCheckpoint, statistics: list[LayerStatistics
 
 
 @torch.inference_mode()
-def save_sample_grid(generator: Generator, path: Path, seeds: range = range(64)) -> None:
-    """The samples of `seeds` (the explorer's seeds), 8 per row, as one PNG."""
-    generator.eval()
+def save_sample_grid(model: LoadedModel, path: Path, seeds: range = range(64)) -> None:
+    """The samples of `seeds` (the explorer's seeds) of an unconditional model, 8 per row, as one PNG."""
+    _unconditional(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(generator(sample_latents(list(seeds), generator.config.z_dim))).save(path)
+    image_grid(model.generate(list(seeds), None, None).cpu()).save(path)

@@ -7,8 +7,10 @@ export function paintCanvas(canvas, values, side, lut) {
   let peak = 0;
   let total = 0;
   for (const v of values) { if (v > peak) peak = v; total += v; }
-  canvas.width = side;
-  canvas.height = side;
+  if (canvas.width !== side || canvas.height !== side) {
+    canvas.width = side; // resizing reallocates and clears the canvas, so only when the grid changes
+    canvas.height = side;
+  }
   const context = canvas.getContext("2d");
   const image = context.createImageData(side, side);
   for (let i = 0; i < values.length; i++) {

@@ -18,17 +18,18 @@ export function markerGrid(layer, direction) {
   return direction === "row" ? layer.query_grid : layer.key_grid;
 }
 
-// One query's row (on the key grid) or one key's column (on the query grid) of an (N, M) matrix.
-export function attentionSlice(matrix, layer, direction, x, y, imageSize) {
-  const n = layer.query_grid * layer.query_grid;
-  const m = layer.key_grid * layer.key_grid;
-  const cell = pixelToCell(x, y, imageSize, markerGrid(layer, direction));
-  if (direction === "row") {
-    return { values: matrix.subarray(cell.index * m, (cell.index + 1) * m), side: layer.key_grid, cell };
-  }
-  const values = new Float32Array(n);
-  for (let i = 0; i < n; i++) values[i] = matrix[i * m + cell.index];
-  return { values, side: layer.query_grid, cell };
+// The clicked cell of a pixel for a direction: on the query grid for a row, the key grid for a column.
+export function clickedCell(layer, direction, x, y, imageSize) {
+  return pixelToCell(x, y, imageSize, markerGrid(layer, direction));
+}
+
+// One slice of the compact form (see network.js): the query's row (on the key grid) or the key's
+// column (on the query grid) as 8-bit values q with its scale; a value is q·scale/255.
+export function compactSlice(compact, layer, direction, x, y, imageSize) {
+  const cell = clickedCell(layer, direction, x, y, imageSize);
+  const values = compact.quantised.subarray(cell.index * compact.length, (cell.index + 1) * compact.length);
+  const side = direction === "row" ? layer.key_grid : layer.query_grid;
+  return { values, scale: compact.scales[cell.index], side, cell };
 }
 
 // A pointer position inside an element's box → the output pixel under it, clamped to the image.

@@ -1,10 +1,12 @@
-// The REST API as the page uses it: a sample's whole matrix once (raw float32), colormap LUTs, and
-// the colormap names, each fetched once and kept.
+// The REST API as the page uses it. A new sample's first map comes from one raw float32 slice
+// (slice.f32); the data hover needs follows as 8-bit slices with a scale each (slices.u8, gzipped by
+// the server), fetched once per sample, layer and direction and kept. Every request of a sample
+// takes that sample's AbortSignal, so a sample change cancels what is still in flight.
 
-const MATRIX_CACHE_LIMIT = 8;
+const COMPACT_CACHE_LIMIT = 8;
 
-async function fetchOk(url) {
-  const response = await fetch(url);
+async function fetchOk(url, signal) {
+  const response = await fetch(url, { signal });
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail ?? detail; } catch { /* not JSON */ }
@@ -22,18 +24,63 @@ function remembered(cache, key, load) {
   return cache.get(key);
 }
 
+// The query that names a sample beyond its seed: class and truncation for conditional models.
+export function sampleQuery(sample) {
+  const params = new URLSearchParams();
+  if (sample.cls !== null) params.set("class", sample.cls);
+  if (sample.truncation !== null) params.set("truncation", sample.truncation);
+  return params.toString();
+}
+
+export function sampleKey(sample) {
+  return `${sample.seed}/${sample.cls}/${sample.truncation}`;
+}
+
+// "K float32 scales, then K·L uint8" (see the slices.u8 route) → { scales, quantised, count, length }.
+export function decodeCompact(buffer, count, length) {
+  return {
+    scales: new Float32Array(buffer, 0, count),
+    quantised: new Uint8Array(buffer, 4 * count, count * length),
+    count,
+    length,
+  };
+}
+
 export function modelApi(modelName) {
   const base = `/api/models/${encodeURIComponent(modelName)}`;
-  const matrices = new Map(); // "seed/layer" → Promise<Float32Array>, a few recent ones
+  const compacts = new Map(); // "sample/layer/direction" → Promise<compact>
+  const ready = new Map(); // the same keys → compact, once arrived
+  const url = (sample, path, extra = {}) => {
+    const query = new URLSearchParams(sampleQuery(sample));
+    for (const [name, value] of Object.entries(extra)) query.set(name, value);
+    const text = query.toString();
+    return `${base}/samples/${sample.seed}${path}${text ? `?${text}` : ""}`;
+  };
   return {
     base,
-    sampleUrl: (seed) => `${base}/samples/${seed}.png`,
-    attentionMatrix(seed, layer) {
-      const promise = remembered(matrices, `${seed}/${layer}`, () =>
-        fetchOk(`${base}/samples/${seed}/attention.f32?layer=${encodeURIComponent(layer)}`)
-          .then((response) => response.arrayBuffer())
-          .then((buffer) => new Float32Array(buffer)));
-      while (matrices.size > MATRIX_CACHE_LIMIT) matrices.delete(matrices.keys().next().value);
+    url,
+    sampleUrl: (sample) => url(sample, ".png"),
+    async slice(sample, layer, direction, x, y, signal) {
+      const response = await fetchOk(url(sample, "/slice.f32", { layer, direction, x, y }), signal);
+      const values = new Float32Array(await response.arrayBuffer());
+      return { values, side: Number(response.headers.get("X-Grid")) };
+    },
+    compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${direction}`),
+    compact(sample, layer, direction, signal) {
+      const key = `${sampleKey(sample)}/${layer}/${direction}`;
+      const promise = remembered(compacts, key, async () => {
+        const response = await fetchOk(url(sample, "/slices.u8", { layer, direction }), signal);
+        const count = Number(response.headers.get("X-Slices"));
+        const length = Number(response.headers.get("X-Slice-Length"));
+        const compact = decodeCompact(await response.arrayBuffer(), count, length);
+        ready.set(key, compact);
+        return compact;
+      });
+      while (compacts.size > COMPACT_CACHE_LIMIT) {
+        const oldest = compacts.keys().next().value;
+        compacts.delete(oldest);
+        ready.delete(oldest);
+      }
       return promise;
     },
   };

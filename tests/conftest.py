@@ -100,3 +100,20 @@ def client(checkpoint_path: Path) -> Iterator[TestClient]:
     settings = Settings(checkpoint=checkpoint_path, model_name="tiny", cache_bytes=8 * 2**20, torch_threads=1)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def biggan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random-weight BigGAN-deep with ImageNet's 1,000 classes, as `config.json` + `pytorch_model.bin`."""
+    from tests.models.biggan_reference import SMALL, randomised_reference, write_reference_files
+
+    return write_reference_files(
+        randomised_reference({**SMALL, "num_classes": 1000}), tmp_path_factory.mktemp("biggan") / "small-biggan"
+    )
+
+
+@pytest.fixture
+def biggan_client(biggan_folder: Path) -> Iterator[TestClient]:
+    settings = Settings(checkpoint=biggan_folder, model_name="big", cache_bytes=8 * 2**20, torch_threads=1)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Annotated, Any
 
@@ -18,14 +19,14 @@ from app.routes.deps import (
     DirectionQuery,
     LayerQuery,
     ModelDep,
+    PixelDep,
     SampleDep,
-    XQuery,
-    YQuery,
     query_error,
     reject_ambiguous_queries,
     resolve_layer,
 )
 from app.service import ModelService
+from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
 from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
 
@@ -42,15 +43,24 @@ router = APIRouter(
 )
 
 
-def _cache_headers(service: ModelService) -> dict[str, str]:
-    """Browsers revalidate, so a retrained checkpoint under the same name is never shown stale."""
-    return {"Cache-Control": "no-cache", "ETag": service.etag}
+def _cache_headers(service: ModelService, etag: str | None = None) -> dict[str, str]:
+    """Browsers revalidate, so a retrained checkpoint under the same name is never shown stale.
+
+    Every response is a pure function of its URL and the weights, so the weights' digest is its ETag;
+    a gzipped body is another representation and gets its own.
+    """
+    return {"Cache-Control": "no-cache", "ETag": etag or service.etag}
 
 
-def _not_modified(request: Request, service: ModelService) -> Response | None:
-    if request.headers.get("if-none-match") == service.etag:
-        return Response(status_code=304, headers=_cache_headers(service))
+def _not_modified(request: Request, service: ModelService, etag: str | None = None) -> Response | None:
+    if request.headers.get("if-none-match") == (etag or service.etag):
+        return Response(status_code=304, headers=_cache_headers(service, etag))
     return None
+
+
+def _timing(sample: Sample) -> dict[str, str]:
+    """How long the sample's forward pass took (the first response for a new sample waited for it)."""
+    return {"Server-Timing": f"generate;dur={sample.generate_seconds * 1000:.1f}"}
 
 
 PNG = {"content": {"image/png": {}}, "description": "PNG image"}
@@ -66,6 +76,15 @@ def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np
 
 def _png(rgb: np.ndarray, service: ModelService) -> Response:
     return Response(render.encode_png(rgb), media_type="image/png", headers=_cache_headers(service))
+
+
+def _slice(
+    service: ModelService, sample: Sample, view: AttentionLayer, pixel: tuple[int, int], direction: Direction
+) -> tuple[np.ndarray, int]:
+    """The pixel's row (on the key grid) or column (on the query grid) of the layer's map, and its flat index."""
+    x, y = pixel
+    matrix = sample.attention[view.name]
+    return render.attention_slice(matrix, x, y, direction, service.image_size, view.query_grid, view.key_grid)
 
 
 @router.get("/models", summary="List models and their attention layers")
@@ -106,11 +125,13 @@ async def sample_image(
     request: Request,
     service: ModelDep,
     sample: SampleDep,
-    size: Annotated[int, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour")] = 64,
+    size: Annotated[
+        int | None, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour; default: the model's")
+    ] = None,
 ) -> Response:
     if cached := _not_modified(request, service):
         return cached
-    return _png(render.upscale_nearest(sample.image, size), service)
+    return _png(render.upscale_nearest(sample.image, size or service.image_size), service)
 
 
 @router.get(
@@ -122,28 +143,29 @@ async def heatmap(
     request: Request,
     service: ModelDep,
     sample: SampleDep,
-    x: XQuery,
-    y: YQuery,
+    pixel: PixelDep,
     layer: LayerQuery = None,
     direction: DirectionQuery = Direction.row,
     colormap: ColormapQuery = "viridis",
     overlay: Annotated[bool, Query(description="draw over the sample image")] = False,
     opacity: Annotated[float, Query(ge=0.0, le=1.0, description="heatmap opacity when overlaid")] = 0.6,
     size: Annotated[
-        int | None, Query(ge=8, le=1024, description="side in pixels; default: the map's own grid, or 64 when overlaid")
+        int | None,
+        Query(
+            ge=8, le=1024, description="side in pixels; default: the map's own grid, or the image size when overlaid"
+        ),
     ] = None,
     marker: Annotated[
         bool, Query(description="outline the clicked pixel's cell: the query cell for row, the key cell for column")
     ] = False,
 ) -> Response:
     """`row`: where pixel (x, y) looks. `column`: what looks at pixel (x, y). Scaled by the map's maximum."""
+    x, y = pixel
     view = resolve_layer(service, layer)
     lut = _lut(colormap)
     if cached := _not_modified(request, service):
         return cached
-    values, _ = render.attention_slice(
-        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
-    )
+    values, _ = _slice(service, sample, view, pixel, direction)
     if size is None:
         size = service.image_size if overlay else values.shape[0]
     marker_grid = view.query_grid if direction is Direction.row else view.key_grid
@@ -164,21 +186,21 @@ async def heatmap(
 async def attention_values(
     service: ModelDep,
     sample: SampleDep,
-    x: XQuery,
-    y: YQuery,
+    pixel: PixelDep,
     layer: LayerQuery = None,
     direction: DirectionQuery = Direction.row,
 ) -> dict[str, Any]:
     """The raw values: a row sums to 1 over the key grid; a column lies on the query grid and does not."""
+    x, y = pixel
     view = resolve_layer(service, layer)
-    values, index = render.attention_slice(
-        sample.attention[view.name], x, y, direction, service.image_size, view.query_grid, view.key_grid
-    )
+    values, index = _slice(service, sample, view, pixel, direction)
     grid = view.query_grid if direction is Direction.row else view.key_grid
     row, col, _ = pixel_to_cell(x, y, service.image_size, grid)
     return {
         "model": service.name,
         "seed": sample.seed,
+        "class": sample.class_index,
+        "truncation": sample.truncation,
         "layer": view.name,
         "direction": direction.value,
         "x": x,
@@ -247,3 +269,79 @@ async def attention_matrix_raw(
         return cached
     headers = {**_cache_headers(service), "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
     return Response(matrix.astype("<f4", copy=False).tobytes(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get(
+    "/models/{model}/samples/{seed}/slice.f32",
+    summary="One row or column of the attention map, as raw float32, for the page's first map",
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "float32 slice, little-endian"}},
+)
+async def attention_slice_raw(
+    request: Request,
+    service: ModelDep,
+    sample: SampleDep,
+    pixel: PixelDep,
+    layer: LayerQuery = None,
+    direction: DirectionQuery = Direction.row,
+) -> Response:
+    """`row`: the query cell's M values on the key grid (sums to 1); `column`: the key cell's N values on the
+    query grid. Row-major, no header; the grid side and the flat cell index are in X-Grid and X-Cell-Index,
+    the forward pass's time in Server-Timing."""
+    view = resolve_layer(service, layer)
+    values, index = _slice(service, sample, view, pixel, direction)
+    headers = {
+        **_cache_headers(service),
+        **_timing(sample),
+        "X-Grid": str(values.shape[0]),
+        "X-Cell-Index": str(index),
+    }
+    if cached := _not_modified(request, service):
+        return cached
+    return Response(values.astype("<f4").tobytes(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get(
+    "/models/{model}/samples/{seed}/slices.u8",
+    summary="Every row or every column of a layer's map, 8 bits per value with a scale per slice",
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "K float32 little-endian scales, then K·L uint8 values; gzip when accepted",
+        }
+    },
+)
+async def attention_compact(
+    request: Request,
+    service: ModelDep,
+    sample: SampleDep,
+    layer: LayerQuery = None,
+    direction: DirectionQuery = Direction.row,
+) -> Response:
+    """The data that hovering needs, about a quarter of the float32 matrix before gzip.
+
+    `row`: K = N slices (query cells, row-major on the query grid) of L = M values (the key grid);
+    `column`: K = M slices (key cells) of L = N values (the query grid). Each slice is stored as
+    q = floor(255·v/s + 0.5) with s its maximum, so v ≈ q·s/255 (within s/510), and q is exactly the
+    colour-table index the heatmap PNG uses. Body: the K scales s (float32, little-endian), then the
+    K·L bytes q, slice after slice. Headers: X-Slices (K), X-Slice-Length (L), X-Query-Grid, X-Key-Grid.
+    """
+    view = resolve_layer(service, layer)
+    matrix = sample.attention[view.name]
+    gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
+    etag = service.etag[:-1] + '-gz"' if gzipped else service.etag
+    if cached := _not_modified(request, service, etag):
+        return cached
+    accept = request.headers.get("accept-encoding", "")
+    body, gzipped = await asyncio.to_thread(lambda: gzip_if_accepted(compact_slices(matrix, direction.value), accept))
+    count, length = matrix.shape if direction is Direction.row else matrix.shape[::-1]
+    headers = {
+        **_cache_headers(service, etag),
+        "Vary": "Accept-Encoding",
+        "X-Slices": str(count),
+        "X-Slice-Length": str(length),
+        "X-Query-Grid": str(view.query_grid),
+        "X-Key-Grid": str(view.key_grid),
+    }
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/octet-stream", headers=headers)

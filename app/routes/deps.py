@@ -10,14 +10,18 @@ from app.cache import Sample
 from app.render import Direction
 from app.service import SEED_LIMIT, ModelService
 from models.geometry import AttentionLayer
+from models.registry import SamplingInputError
 
 __all__ = [
+    "ClassQuery",
     "ColormapQuery",
     "DirectionQuery",
     "LayerQuery",
     "ModelDep",
+    "PixelDep",
     "SampleDep",
     "SeedPath",
+    "TruncationQuery",
     "XQuery",
     "YQuery",
     "resolve_layer",
@@ -26,8 +30,33 @@ __all__ = [
 SeedPath = Annotated[
     int, Path(ge=0, lt=SEED_LIMIT, description="sample seed; the same seed gives the same image everywhere")
 ]
-XQuery = Annotated[int, Query(ge=0, le=63, description="query pixel column in the 64×64 output image")]
-YQuery = Annotated[int, Query(ge=0, le=63, description="query pixel row in the 64×64 output image")]
+MAX_IMAGE_SIZE = 4096
+XQuery = Annotated[
+    int, Query(ge=0, lt=MAX_IMAGE_SIZE, description="pixel column in the output image, 0 ≤ x < the model's image_size")
+]
+YQuery = Annotated[
+    int, Query(ge=0, lt=MAX_IMAGE_SIZE, description="pixel row in the output image, 0 ≤ y < the model's image_size")
+]
+ClassQuery = Annotated[
+    str | None,
+    Query(
+        alias="class",
+        max_length=100,
+        description="conditional models only: a class index (0 … classes − 1) or a class name from /api/models "
+        "(exact, case-sensitive first; else ignoring case if that names one class); default: class 0. "
+        "An unconditional model refuses it with 422.",
+    ),
+]
+TruncationQuery = Annotated[
+    float | None,
+    Query(
+        gt=0.0,
+        le=1.0,
+        description="models with a truncation only (BigGAN-deep): z is a normal truncated to [−2, 2] times this, "
+        "in (0, 1]; default: the model's default in /api/models (0.4 for BigGAN-deep). "
+        "A model without truncation refuses it with 422.",
+    ),
+]
 LayerQuery = Annotated[
     str | None,
     Query(max_length=64, description="attention layer name; default: the last layer, the one nearest the output"),
@@ -71,11 +100,27 @@ async def get_model(
 ModelDep = Annotated[ModelService, Depends(get_model)]
 
 
-async def get_sample(service: ModelDep, seed: SeedPath) -> Sample:
-    return await service.sample_async(seed)
+async def get_sample(
+    service: ModelDep, seed: SeedPath, class_: ClassQuery = None, truncation: TruncationQuery = None
+) -> Sample:
+    try:
+        class_index, truncation = service.resolve(class_, truncation)
+    except SamplingInputError as error:
+        raise query_error(error.parameter, str(error)) from None
+    return await service.sample_async(seed, class_index, truncation)
 
 
 SampleDep = Annotated[Sample, Depends(get_sample)]
+
+
+async def get_pixel(service: ModelDep, x: XQuery, y: YQuery) -> tuple[int, int]:
+    for name, value in (("x", x), ("y", y)):
+        if value >= service.image_size:
+            raise query_error(name, f"{name} must be below the image size {service.image_size}, got {value}")
+    return x, y
+
+
+PixelDep = Annotated[tuple[int, int], Depends(get_pixel)]
 
 
 def resolve_layer(service: ModelService, layer: str | None) -> AttentionLayer:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from app.cli import main
@@ -99,3 +100,51 @@ def test_every_help_shows_every_default(command: str, capsys: pytest.CaptureFixt
     for action in subparser._actions:
         if action.default is not None and action.default is not argparse.SUPPRESS:
             assert f"(default: {action.default})" in text, action.dest
+
+
+def test_serve_takes_a_biggan_folder(biggan_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    application = _served_app(monkeypatch, ["serve", "--checkpoint", str(biggan_folder), "--device", "cpu"])
+    with TestClient(application) as client:
+        (model,) = client.get("/api/models").json()["models"]
+        assert (model["name"], model["family"], len(model["classes"])) == ("small-biggan", "biggan-deep", 1000)
+        assert client.get("/api/models/small-biggan/samples/1.png?class=goldfish").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda folder: (folder / "pytorch_model.bin").unlink(), "pytorch_model.bin: no such file"),
+        (lambda folder: (folder / "config.json").write_text("{", encoding="utf-8"), "config.json: not valid JSON"),
+        (lambda folder: (folder / "config.json").unlink(), "no model family recognises it"),
+    ],
+)
+def test_serve_with_a_bad_biggan_folder_exits_with_one_line(
+    biggan_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage, fragment: str
+) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("config.json", "pytorch_model.bin"):
+        (folder / name).write_bytes((biggan_folder / name).read_bytes())
+    damage(folder)
+    assert main(["serve", "--checkpoint", str(folder)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and str(folder) in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch sees CUDA")
+def test_serve_on_cuda_without_cuda_exits_with_one_line(
+    checkpoint_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--checkpoint", str(checkpoint_path), "--device", "cuda"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "sees no CUDA device" in lines[0]
+
+
+def test_inspect_refuses_a_class_conditional_model_in_one_line(
+    biggan_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", str(biggan_folder), "--seeds", "2"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "biggan-deep model is class-conditional" in lines[0]

@@ -102,4 +102,6 @@ def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:
                     "size",
                     "marker",
                     "name",
+                    "class",
+                    "truncation",
                 }, (path, parameter["name"])

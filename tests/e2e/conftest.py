@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -12,8 +13,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from models.checkpoint import save_checkpoint
 from models.sagan import Discriminator, Generator, SAGANConfig
@@ -110,3 +113,49 @@ def page(browser: object) -> Iterator[object]:
     yield page
     context.close()
     assert not errors, f"the page raised: {errors}"
+
+
+def read_canvas(page, selector: str) -> np.ndarray:
+    """A canvas's pixels as (height, width, 3) uint8."""
+    data = page.evaluate(
+        """(selector) => {
+            const canvas = document.querySelector(selector);
+            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            return { width: canvas.width, height: canvas.height, pixels: Array.from(pixels) };
+        }""",
+        selector,
+    )
+    return np.array(data["pixels"], dtype=np.uint8).reshape(data["height"], data["width"], 4)[:, :, :3]
+
+
+def fetch_heatmap(server_url: str, model: str, seed: int, **params: object) -> np.ndarray:
+    """The API's heatmap PNG of a sample, decoded to (height, width, 3) uint8."""
+    response = httpx.get(f"{server_url}/api/models/{model}/samples/{seed}/heatmap.png", params=params)
+    response.raise_for_status()
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+
+
+def click_output_pixel(page, x: int, y: int, image_size: int = 64) -> None:
+    """Click the centre of output pixel (x, y) of the sample shown on the page."""
+    box = page.locator("#image-stack").bounding_box()
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / image_size, box["y"] + (y + 0.5) * box["height"] / image_size
+    )
+
+
+@pytest.fixture(scope="session")
+def canvas_pixels() -> Callable[..., np.ndarray]:
+    """`canvas_pixels(page, selector)`: a canvas's pixels as (height, width, 3) uint8."""
+    return read_canvas
+
+
+@pytest.fixture(scope="session")
+def heatmap_png() -> Callable[..., np.ndarray]:
+    """`heatmap_png(server_url, model, seed, **params)`: the API's heatmap, decoded."""
+    return fetch_heatmap
+
+
+@pytest.fixture(scope="session")
+def click_pixel() -> Callable[..., None]:
+    """`click_pixel(page, x, y, image_size=64)`: click an output pixel of the shown sample."""
+    return click_output_pixel

@@ -1,37 +1,11 @@
 from __future__ import annotations
 
-import io
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 pytestmark = pytest.mark.e2e
-
-
-def canvas_pixels(page, selector: str) -> np.ndarray:
-    data = page.evaluate(
-        """(selector) => {
-            const canvas = document.querySelector(selector);
-            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-            return { width: canvas.width, height: canvas.height, pixels: Array.from(pixels) };
-        }""",
-        selector,
-    )
-    return np.array(data["pixels"], dtype=np.uint8).reshape(data["height"], data["width"], 4)[:, :, :3]
-
-
-def api_heatmap(server_url: str, seed: int, **params: object) -> np.ndarray:
-    response = httpx.get(f"{server_url}/api/models/tiny/samples/{seed}/heatmap.png", params=params)
-    response.raise_for_status()
-    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
-
-
-def click_pixel(page, x: int, y: int) -> None:
-    box = page.locator("#image-stack").bounding_box()
-    page.mouse.click(box["x"] + (x + 0.5) * box["width"] / 64, box["y"] + (y + 0.5) * box["height"] / 64)
 
 
 def wait_for_map(page, x: int, y: int, layer: str, direction: str) -> None:
@@ -49,7 +23,9 @@ def assert_same_map(shown: np.ndarray, expected: np.ndarray) -> None:
     assert (difference.max(axis=2) == 0).mean() > 0.99
 
 
-def test_clicking_a_pixel_shows_the_map_the_api_returns(page, server_url: str) -> None:
+def test_clicking_a_pixel_shows_the_map_the_api_returns(
+    page, server_url: str, canvas_pixels, heatmap_png, click_pixel
+) -> None:
     page.goto(f"{server_url}/?model=tiny&seed=5")
     page.wait_for_selector("#heatmap[data-painted]")
     page.locator("#follow").uncheck()
@@ -57,8 +33,8 @@ def test_clicking_a_pixel_shows_the_map_the_api_returns(page, server_url: str) -
     click_pixel(page, 20, 41)
     wait_for_map(page, 20, 41, "attn2", "row")
     shown = canvas_pixels(page, "#heatmap")
-    assert_same_map(shown, api_heatmap(server_url, 5, x=20, y=41, layer="attn2", direction="row"))
-    other_point = api_heatmap(server_url, 5, x=60, y=2, layer="attn2", direction="row")
+    assert_same_map(shown, heatmap_png(server_url, "tiny", 5, x=20, y=41, layer="attn2", direction="row"))
+    other_point = heatmap_png(server_url, "tiny", 5, x=60, y=2, layer="attn2", direction="row")
     assert np.abs(shown.astype(int) - other_point.astype(int)).max() > 8, "maps of distant points should differ"
     assert canvas_pixels(page, "#overlay").shape == shown.shape
 
@@ -66,7 +42,7 @@ def test_clicking_a_pixel_shows_the_map_the_api_returns(page, server_url: str) -
     assert query["seed"] == ["5"] and query["x"] == ["20"] and query["y"] == ["41"] and query["layer"] == ["attn2"]
 
 
-def test_either_layer_and_either_direction(page, server_url: str) -> None:
+def test_either_layer_and_either_direction(page, server_url: str, canvas_pixels, heatmap_png, click_pixel) -> None:
     page.goto(f"{server_url}/?seed=8")
     page.wait_for_selector("#heatmap[data-painted]")
     page.locator("#follow").uncheck()
@@ -75,19 +51,22 @@ def test_either_layer_and_either_direction(page, server_url: str) -> None:
     click_pixel(page, 3, 60)
     wait_for_map(page, 3, 60, "attn1", "column")
     assert_same_map(
-        canvas_pixels(page, "#heatmap"), api_heatmap(server_url, 8, x=3, y=60, layer="attn1", direction="column")
+        canvas_pixels(page, "#heatmap"),
+        heatmap_png(server_url, "tiny", 8, x=3, y=60, layer="attn1", direction="column"),
     )
     assert "what looks at pixel (3, 60)" in page.locator("#map-caption").inner_text().lower()
 
 
-def test_a_copied_link_reproduces_the_view_and_arrows_move_the_point(page, server_url: str) -> None:
+def test_a_copied_link_reproduces_the_view_and_arrows_move_the_point(
+    page, server_url: str, canvas_pixels, heatmap_png
+) -> None:
     page.goto(f"{server_url}/?seed=3&layer=attn1&x=10&y=12&direction=column&colormap=magma&opacity=0.3")
     wait_for_map(page, 10, 12, "attn1", "column")
     assert page.locator("#seed").input_value() == "3"
     assert page.locator("#colormap").input_value() == "magma"
     assert_same_map(
         canvas_pixels(page, "#heatmap"),
-        api_heatmap(server_url, 3, x=10, y=12, layer="attn1", direction="column", colormap="magma"),
+        heatmap_png(server_url, "tiny", 3, x=10, y=12, layer="attn1", direction="column", colormap="magma"),
     )
     page.locator("body").press("ArrowRight")
     wait_for_map(page, 11, 12, "attn1", "column")

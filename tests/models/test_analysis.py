@@ -13,7 +13,9 @@ from app.cli import main
 from models.analysis import AttentionRemoved, attention_effect, effect_map, sample_without_attention
 from models.biggan import BigGANConfig, BigGANDeep, generate
 from models.capture import AttentionCapture, count_forward_hooks
+from models.checkpoint import LoadedCheckpoint
 from models.metrics import attention_statistics
+from models.registry import sagan_model
 from models.sagan import Generator, SAGANConfig, sample_latents
 from tests.models.biggan_reference import ATTENTION, SMALL
 
@@ -203,7 +205,8 @@ def test_effect_map_is_the_ratio_of_channel_norms() -> None:
 def test_inspect_statistics_carry_the_mean_effect(make_generator: Callable[..., Generator]) -> None:
     generator = make_generator()
     seeds = [0, 1, 2]
-    stats = attention_statistics(generator, seeds=seeds, batch_size=2)
+    model = sagan_model(LoadedCheckpoint(Path("tiny.pt"), generator.config, generator, None))
+    stats = attention_statistics(model, seeds=seeds, batch_size=2)
     z = sample_latents(seeds, generator.config.z_dim)
     expected = {e.layer: e.mean for e in attention_effect(generator, ["attn1", "attn2"], lambda: generator(z))}
     assert {s.name: s.attention_effect for s in stats} == pytest.approx(expected, rel=1e-5)

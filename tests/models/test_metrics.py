@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from models.checkpoint import LoadedCheckpoint
 from models.metrics import (
     attention_statistics,
     mean_attention_distance,
@@ -13,7 +15,12 @@ from models.metrics import (
     ring_mass_ratio,
     row_entropy_fraction,
 )
+from models.registry import LoadedModel, sagan_model
 from models.sagan import Generator
+
+
+def as_model(generator: Generator) -> LoadedModel:
+    return sagan_model(LoadedCheckpoint(Path("tiny.pt"), generator.config, generator, None))
 
 
 def test_uniform_attention_has_entropy_one_and_no_query_variation() -> None:
@@ -38,7 +45,7 @@ def test_distance_is_in_output_pixels() -> None:
 
 
 def test_statistics_of_a_generator(generator: Generator) -> None:
-    stats = attention_statistics(generator, seeds=range(3), batch_size=2)
+    stats = attention_statistics(as_model(generator), seeds=range(3), batch_size=2)
     assert [(s.name, s.query_grid, s.seeds) for s in stats] == [("attn1", 16, 3), ("attn2", 32, 3)]
     assert all(0.0 < s.entropy_fraction < 1.0 and s.mean_distance_px > 0 for s in stats)
 
@@ -67,6 +74,6 @@ def test_object_share_ratio_compares_attention_on_the_object_with_its_area() -> 
 
 
 def test_statistics_include_the_object_and_ring_measures(generator: Generator) -> None:
-    stats = attention_statistics(generator, seeds=range(2), batch_size=2)
+    stats = attention_statistics(as_model(generator), seeds=range(2), batch_size=2)
     assert all(s.ring_mass_ratio > 0 for s in stats)
     assert all(math.isnan(s.object_share_ratio) or s.object_share_ratio > 0 for s in stats)

@@ -60,7 +60,9 @@ def test_frechet_distance_of_gaussians_with_different_covariances() -> None:
     first_root = torch.linalg.cholesky(first_cov)  # diagonal, so it is also the symmetric square root
     middle = torch.linalg.eigh(first_root @ second_cov @ first_root)
     expected = float(first_cov.trace() + second_cov.trace() - 2 * middle.eigenvalues.sqrt().sum())
-    assert frechet_distance(with_covariance(first_cov), with_covariance(second_cov)) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(with_covariance(first_cov), with_covariance(second_cov)) == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_kernel_distance_separates_distributions() -> None:

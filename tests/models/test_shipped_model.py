@@ -7,6 +7,7 @@ import pytest
 from app.settings import DEFAULT_CHECKPOINT
 from models.checkpoint import load_checkpoint
 from models.metrics import attention_statistics
+from models.registry import sagan_model
 
 MAX_BYTES = 20 * 2**20
 
@@ -28,7 +29,7 @@ def test_it_is_small_and_carries_its_provenance(shipped) -> None:
 
 
 def test_it_uses_attention_and_its_maps_depend_on_the_query(shipped) -> None:
-    stats = {s.name: s for s in attention_statistics(shipped.generator, seeds=range(16))}
+    stats = {s.name: s for s in attention_statistics(sagan_model(shipped), seeds=range(16))}
     assert abs(stats["attn1"].gamma) > 0.01 and abs(stats["attn2"].gamma) > 0.01
     assert stats["attn2"].entropy_fraction <= 0.8  # the quality bar: well below uniform
     assert stats["attn2"].query_variation > 0.1
