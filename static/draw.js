@@ -1,28 +1,61 @@
-// Drawing: a map on a canvas through a colormap LUT (scaled by its maximum, exactly as the PNG
-// endpoint does), cell markers, and the readout text.
+// Drawing: a map on a canvas through a colormap LUT (display values in [0, 1]; the relative scale
+// is exactly what the PNG endpoint draws), outlines, the colour bar, cell markers, and the readout text.
 
 import { pixelsPerCell } from "./geometry.js";
 
-export function paintCanvas(canvas, values, side, lut) {
-  let peak = 0;
-  let total = 0;
-  for (const v of values) { if (v > peak) peak = v; total += v; }
+// display: values in [0, 1] (see reading.js), one per cell of a side × side grid.
+export function paintCanvas(canvas, display, side, lut) {
   if (canvas.width !== side || canvas.height !== side) {
     canvas.width = side; // resizing reallocates and clears the canvas, so only when the grid changes
     canvas.height = side;
   }
   const context = canvas.getContext("2d");
   const image = context.createImageData(side, side);
-  for (let i = 0; i < values.length; i++) {
-    const scaled = peak > 0 ? Math.min(1, Math.max(0, values[i] / peak)) : 0;
-    const k = Math.floor(scaled * 255 + 0.5) * 3;
+  for (let i = 0; i < display.length; i++) {
+    const k = Math.floor(display[i] * 255 + 0.5) * 3;
     image.data[i * 4] = lut[k];
     image.data[i * 4 + 1] = lut[k + 1];
     image.data[i * 4 + 2] = lut[k + 2];
     image.data[i * 4 + 3] = 255;
   }
   context.putImageData(image, 0, 0);
-  return { peak, total };
+}
+
+export function clearCanvas(canvas) {
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+}
+
+// Segments [x0, y0, x1, y1] in cell units of a side × side grid, drawn on a canvas of any size.
+export function drawOutline(canvas, segments, side, colour) {
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  const unit = canvas.width / side;
+  context.strokeStyle = colour;
+  context.lineWidth = Math.max(2, canvas.width / 256);
+  context.beginPath();
+  for (const [x0, y0, x1, y1] of segments) {
+    context.moveTo(x0 * unit, y0 * unit);
+    context.lineTo(x1 * unit, y1 * unit);
+  }
+  context.stroke();
+}
+
+export function paintColorbar(canvas, lut) {
+  canvas.width = 256;
+  canvas.height = 1;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(256, 1);
+  for (let k = 0; k < 256; k++) {
+    image.data.set([lut[k * 3], lut[k * 3 + 1], lut[k * 3 + 2], 255], k * 4);
+  }
+  context.putImageData(image, 0, 0);
+}
+
+// A value for people: 3 significant digits, exponent form when small.
+export function formatValue(value) {
+  if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
+  if (value !== 0 && Math.abs(value) < 0.01) return value.toExponential(2);
+  return value.toPrecision(3);
 }
 
 export function placeMarker(marker, cell) {

@@ -46,6 +46,13 @@ export function decodeCompact(buffer, count, length) {
   };
 }
 
+// One slice of the compact form as float values v = q·scale/255.
+export function compactValues(compact, index) {
+  const factor = compact.scales[index] / 255;
+  const start = index * compact.length;
+  return Float32Array.from(compact.quantised.subarray(start, start + compact.length), (q) => q * factor);
+}
+
 export function modelApi(modelName) {
   const base = `/api/models/${encodeURIComponent(modelName)}`;
   const compacts = new Map(); // "sample/layer/direction" → Promise<compact>
@@ -60,6 +67,13 @@ export function modelApi(modelName) {
     base,
     url,
     sampleUrl: (sample) => url(sample, ".png"),
+    thumbnailUrl: (sample, size) => url(sample, ".png", { size }),
+    figureUrl(sample, format, params) {
+      const query = new URLSearchParams(sampleQuery(sample));
+      query.set("seed", sample.seed);
+      for (const [name, value] of Object.entries(params)) query.set(name, value);
+      return `${base}/figure.${format}?${query}`;
+    },
     async slice(sample, layer, direction, x, y, signal) {
       const response = await fetchOk(url(sample, "/slice.f32", { layer, direction, x, y }), signal);
       const values = new Float32Array(await response.arrayBuffer());

@@ -68,9 +68,9 @@ def test_a_copied_link_reproduces_the_view_and_arrows_move_the_point(
         canvas_pixels(page, "#heatmap"),
         heatmap_png(server_url, "tiny", 3, x=10, y=12, layer="attn1", direction="column", colormap="magma"),
     )
-    page.locator("body").press("ArrowRight")
+    page.locator("#image-stack").press("ArrowRight")
     wait_for_map(page, 11, 12, "attn1", "column")
-    page.locator("body").press("ArrowDown")
+    page.locator("#image-stack").press("ArrowDown")
     wait_for_map(page, 11, 13, "attn1", "column")
     assert parse_qs(urlparse(page.url).query)["y"] == ["13"]
 
