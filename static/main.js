@@ -137,9 +137,10 @@ export async function start(root) {
 
   function drawMass(slice, wanted) {
     for (const canvas of [ui["map-outline"], ui["overlay-outline"]]) {
-      if (wanted.mass > 0) drawOutline(canvas, maskOutline(topMassMask(slice.values, wanted.mass), slice.side), slice.side, "#ffffff");
+      const mask = wanted.mass > 0 ? topMassMask(slice.values, wanted.mass) : null;
+      if (mask) drawOutline(canvas, maskOutline(mask, slice.side), slice.side, "#ffffff");
       else clearCanvas(canvas);
-      stamp(canvas, wanted, { mass: wanted.mass });
+      stamp(canvas, wanted, { mass: wanted.mass, cells: mask ? mask.reduce((a, b) => a + b, 0) : 0 });
     }
   }
 
