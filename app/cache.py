@@ -10,7 +10,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-__all__ = ["AnalysisKey", "Ablated", "Effects", "Sample", "SampleCache", "SampleKey"]
+__all__ = ["Ablated", "AnalysisKey", "Effects", "Sample", "SampleCache", "SampleKey"]
 
 SampleKey = tuple[int, int | None, float | None]  # (seed, class index or None, truncation or None)
 AnalysisKey = tuple[str, SampleKey, str | None]  # (what, sample, layer or None for every layer)
