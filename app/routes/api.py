@@ -67,6 +67,8 @@ async def health(request: Request) -> dict[str, Any]:
                 "cached_samples": len(service.cache),
                 "cache_bytes": service.cache.bytes_used,
                 "cache_bound_bytes": service.cache.max_bytes,
+                "analysis_cache_bytes": service.analysis_cache.bytes_used,
+                "analysis_cache_bound_bytes": service.analysis_cache.max_bytes,
                 "forward_hooks": count_forward_hooks(service.generator),
             }
             for name, service in request.app.state.models.items()
