@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
-from app.routes import api, docs, pages
+from app.routes import analysis, api, docs, pages
 from app.service import ModelService
 from app.settings import Settings
 from models.checkpoint import CheckpointError
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     application.mount("/static", StaticFiles(directory=STATIC), name="static")
     application.mount(docs.ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     application.include_router(api.router)
+    application.include_router(analysis.router)
     application.include_router(docs.router)
     application.include_router(pages.router)
     return application

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from app import render
 from app.cache import Sample
@@ -21,19 +20,14 @@ from app.routes.deps import (
     ModelDep,
     PixelDep,
     SampleDep,
-    query_error,
     reject_ambiguous_queries,
     resolve_layer,
 )
+from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import ModelService
 from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
 from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
-
-
-class ErrorMessage(BaseModel):
-    detail: str
-
 
 router = APIRouter(
     prefix="/api",
@@ -43,39 +37,9 @@ router = APIRouter(
 )
 
 
-def _cache_headers(service: ModelService, etag: str | None = None) -> dict[str, str]:
-    """Browsers revalidate, so a retrained checkpoint under the same name is never shown stale.
-
-    Every response is a pure function of its URL and the weights, so the weights' digest is its ETag;
-    a gzipped body is another representation and gets its own.
-    """
-    return {"Cache-Control": "no-cache", "ETag": etag or service.etag}
-
-
-def _not_modified(request: Request, service: ModelService, etag: str | None = None) -> Response | None:
-    if request.headers.get("if-none-match") == (etag or service.etag):
-        return Response(status_code=304, headers=_cache_headers(service, etag))
-    return None
-
-
 def _timing(sample: Sample) -> dict[str, str]:
     """How long the sample's forward pass took (the first response for a new sample waited for it)."""
     return {"Server-Timing": f"generate;dur={sample.generate_seconds * 1000:.1f}"}
-
-
-PNG = {"content": {"image/png": {}}, "description": "PNG image"}
-
-
-def _lut(colormap: str, parameter: str = "colormap", where: str = "query") -> np.ndarray:
-    try:
-        return render.colormap_lut(colormap)
-    except KeyError:
-        message = f"unknown colormap {colormap[:64]!r}; use a matplotlib name such as viridis (see /api/colormaps)"
-        raise query_error(parameter, message, where) from None
-
-
-def _png(rgb: np.ndarray, service: ModelService) -> Response:
-    return Response(render.encode_png(rgb), media_type="image/png", headers=_cache_headers(service))
 
 
 def _slice(
@@ -103,6 +67,8 @@ async def health(request: Request) -> dict[str, Any]:
                 "cached_samples": len(service.cache),
                 "cache_bytes": service.cache.bytes_used,
                 "cache_bound_bytes": service.cache.max_bytes,
+                "analysis_cache_bytes": service.analysis_cache.bytes_used,
+                "analysis_cache_bound_bytes": service.analysis_cache.max_bytes,
                 "forward_hooks": count_forward_hooks(service.generator),
             }
             for name, service in request.app.state.models.items()
@@ -117,7 +83,7 @@ async def list_colormaps() -> dict[str, list[str]]:
 
 @router.get("/colormaps/{name}", summary="A colormap's 256-entry lookup table")
 async def colormap(name: Annotated[str, Path(max_length=64, description="matplotlib colormap name")]) -> dict[str, Any]:
-    return {"name": name, "lut": _lut(name, "name", "path").tolist()}
+    return {"name": name, "lut": colormap_lut(name, "name", "path").tolist()}
 
 
 @router.get("/models/{model}/samples/{seed}.png", summary="The sample image", responses={200: PNG})
@@ -129,9 +95,9 @@ async def sample_image(
         int | None, Query(ge=8, le=1024, description="output side in pixels, nearest-neighbour; default: the model's")
     ] = None,
 ) -> Response:
-    if cached := _not_modified(request, service):
+    if cached := not_modified(request, service):
         return cached
-    return _png(render.upscale_nearest(sample.image, size or service.image_size), service)
+    return png_response(render.upscale_nearest(sample.image, size or service.image_size), service)
 
 
 @router.get(
@@ -162,8 +128,8 @@ async def heatmap(
     """`row`: where pixel (x, y) looks. `column`: what looks at pixel (x, y). Scaled by the map's maximum."""
     x, y = pixel
     view = resolve_layer(service, layer)
-    lut = _lut(colormap)
-    if cached := _not_modified(request, service):
+    lut = colormap_lut(colormap)
+    if cached := not_modified(request, service):
         return cached
     values, _ = _slice(service, sample, view, pixel, direction)
     if size is None:
@@ -179,7 +145,7 @@ async def heatmap(
         marker=cell_bounds(row, col, service.image_size, marker_grid) if marker else None,
         image_size=service.image_size,
     )
-    return _png(rgb, service)
+    return png_response(rgb, service)
 
 
 @router.get("/models/{model}/samples/{seed}/attention", summary="One row or column of the attention map, as JSON")
@@ -247,12 +213,12 @@ async def attention_matrix(
 ) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
     view, matrix = _whole_matrix(request, service, sample, layer)
-    if cached := _not_modified(request, service):
+    if cached := not_modified(request, service):
         return cached
     buffer = io.BytesIO()
     np.save(buffer, matrix)
     filename = f"{service.name}-{sample.seed}-{view.name}.npy"
-    headers = {**_cache_headers(service), "Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {**cache_headers(service), "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
 
@@ -265,9 +231,9 @@ async def attention_matrix_raw(
     request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
 ) -> Response:
     view, matrix = _whole_matrix(request, service, sample, layer)
-    if cached := _not_modified(request, service):
+    if cached := not_modified(request, service):
         return cached
-    headers = {**_cache_headers(service), "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
+    headers = {**cache_headers(service), "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
     return Response(matrix.astype("<f4", copy=False).tobytes(), media_type="application/octet-stream", headers=headers)
 
 
@@ -290,12 +256,12 @@ async def attention_slice_raw(
     view = resolve_layer(service, layer)
     values, index = _slice(service, sample, view, pixel, direction)
     headers = {
-        **_cache_headers(service),
+        **cache_headers(service),
         **_timing(sample),
         "X-Grid": str(values.shape[0]),
         "X-Cell-Index": str(index),
     }
-    if cached := _not_modified(request, service):
+    if cached := not_modified(request, service):
         return cached
     return Response(values.astype("<f4").tobytes(), media_type="application/octet-stream", headers=headers)
 
@@ -329,13 +295,13 @@ async def attention_compact(
     matrix = sample.attention[view.name]
     gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
     etag = service.etag[:-1] + '-gz"' if gzipped else service.etag
-    if cached := _not_modified(request, service, etag):
+    if cached := not_modified(request, service, etag):
         return cached
     accept = request.headers.get("accept-encoding", "")
     body, gzipped = await asyncio.to_thread(lambda: gzip_if_accepted(compact_slices(matrix, direction.value), accept))
     count, length = matrix.shape if direction is Direction.row else matrix.shape[::-1]
     headers = {
-        **_cache_headers(service, etag),
+        **cache_headers(service, etag),
         "Vary": "Accept-Encoding",
         "X-Slices": str(count),
         "X-Slice-Length": str(length),

@@ -21,6 +21,8 @@ __all__ = [
     "PixelDep",
     "SampleDep",
     "SeedPath",
+    "SeedQuery",
+    "SeedQuerySampleDep",
     "TruncationQuery",
     "XQuery",
     "YQuery",
@@ -29,6 +31,9 @@ __all__ = [
 
 SeedPath = Annotated[
     int, Path(ge=0, lt=SEED_LIMIT, description="sample seed; the same seed gives the same image everywhere")
+]
+SeedQuery = Annotated[
+    int, Query(ge=0, lt=SEED_LIMIT, description="sample seed; the same seed gives the same image everywhere")
 ]
 MAX_IMAGE_SIZE = 4096
 XQuery = Annotated[
@@ -100,9 +105,7 @@ async def get_model(
 ModelDep = Annotated[ModelService, Depends(get_model)]
 
 
-async def get_sample(
-    service: ModelDep, seed: SeedPath, class_: ClassQuery = None, truncation: TruncationQuery = None
-) -> Sample:
+async def _sample(service: ModelService, seed: int, class_: str | None, truncation: float | None) -> Sample:
     try:
         class_index, truncation = service.resolve(class_, truncation)
     except SamplingInputError as error:
@@ -110,7 +113,20 @@ async def get_sample(
     return await service.sample_async(seed, class_index, truncation)
 
 
+async def get_sample(
+    service: ModelDep, seed: SeedPath, class_: ClassQuery = None, truncation: TruncationQuery = None
+) -> Sample:
+    return await _sample(service, seed, class_, truncation)
+
+
+async def get_sample_by_query(
+    service: ModelDep, seed: SeedQuery, class_: ClassQuery = None, truncation: TruncationQuery = None
+) -> Sample:
+    return await _sample(service, seed, class_, truncation)
+
+
 SampleDep = Annotated[Sample, Depends(get_sample)]
+SeedQuerySampleDep = Annotated[Sample, Depends(get_sample_by_query)]
 
 
 async def get_pixel(service: ModelDep, x: XQuery, y: YQuery) -> tuple[int, int]:

@@ -166,3 +166,21 @@ def test_a_class_name_that_mentions_truncation_is_still_a_class_error(biggan_cli
     response = biggan_client.get(f"{BASE}/1.png?class=truncation")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "class"]
+
+
+def test_analysis_routes_take_class_and_truncation(biggan_client: TestClient) -> None:
+    (model,) = biggan_client.get("/api/models").json()["models"]
+    (layer,) = model["layers"]
+    assert layer["attention_effect_mean"] > 0
+    params = {"class": "goldfish", "truncation": 0.5}
+    effect = biggan_client.get(f"{BASE}/3/effect", params=params).json()
+    assert effect["query_grid"] == 16 and len(effect["values"]) == 256
+    other = biggan_client.get(f"{BASE}/3/effect", params={**params, "class": 2}).json()
+    assert effect["values"] != other["values"]
+    ablated = biggan_client.get(f"{BASE}/3/ablation.png", params=params)
+    assert decode(ablated.content).shape == (32, 32, 3)
+    assert ablated.content != biggan_client.get(f"{BASE}/3.png", params=params).content
+    row = biggan_client.get(f"{BASE}/3/contrast.f32", params={**params, "x": 31, "y": 0})
+    assert row.headers["x-grid"] == "8" and len(row.content) == 64 * 4 and row.headers["x-cell"] == "15"
+    figure = biggan_client.get("/api/models/big/figure.svg", params={**params, "seed": 3, "pins": "1,1"})
+    assert "class 1 (goldfish) · truncation 0.5" in figure.text

@@ -104,4 +104,10 @@ def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:
                     "name",
                     "class",
                     "truncation",
+                    "mode",
+                    "pins",
+                    "scale",
+                    "contrast",
+                    "width",
+                    "height",
                 }, (path, parameter["name"])

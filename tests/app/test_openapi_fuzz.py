@@ -31,7 +31,7 @@ def api_schema(
 
 def test_api_never_fails_on_the_server_and_matches_its_schema(api_schema: object) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 8
+    assert len(operations) >= 14
     for operation in operations:
 
         @given(case=operation.as_strategy(), data=st.data())
@@ -42,10 +42,11 @@ def test_api_never_fails_on_the_server_and_matches_its_schema(api_schema: object
                 case.path_parameters["model"] = data.draw(
                     st.sampled_from(["tiny", "tiny", case.path_parameters["model"]])
                 )
-            for name, known in (("layer", ["attn1", "attn2"]), ("colormap", ["viridis", "magma"])):
+            steer = (("layer", ["attn1", "attn2"]), ("colormap", ["viridis", "magma"]), ("pins", ["3,60", "1,2;63,0"]))
+            for name, known in steer:
                 if case.query and name in case.query:
                     case.query[name] = data.draw(st.sampled_from([*known, case.query[name]]))
-            # Layer and colormap names are open strings in the schema; an unknown one is a documented 422.
+            # Layer and colormap names and pins are open strings in the schema; a bad one is a documented 422.
             case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
         call_and_validate()
