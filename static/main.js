@@ -10,6 +10,7 @@ import { panelElement, pinColour, pinMarker } from "./pins.js";
 import { averageRow, CONTRAST_FORMULAS, contrast, maskOutline, scaleContrast, scaleSlice, topCells, topMassMask } from "./reading.js";
 import { checkColormap, classFromText, classLabel, clampInt, MAX_PINS, readState, SEED_LIMIT, stateQuery, truncationIn } from "./state.js";
 import { buildGallery } from "./gallery.js";
+import { buildAttentionAdds } from "./adds.js";
 
 const IDS = [
   "seed", "prev-seed", "next-seed", "random-seed", "layer", "colormap", "opacity", "follow", "sample", "overlay",
@@ -20,6 +21,7 @@ const IDS = [
   "colorbar-high", "colorbar-label", "colorbar-pointer", "readout-under", "top-cells", "overlay-outline",
   "map-outline", "pin", "clear-pins", "compare-layers", "panels", "pin-markers", "copy-link", "save-format",
   "save-width", "save-figure", "gallery", "gallery-grid", "gallery-prev", "gallery-next", "gallery-page",
+  "adds", "adds-layers", "adds-status",
 ];
 const TOP_K = 5;
 
@@ -272,6 +274,7 @@ export async function start(root) {
     }
     paint();
     paintPanels();
+    adds.refresh();
   }
 
   function fromHistory() {
@@ -285,6 +288,7 @@ export async function start(root) {
     }
     paint();
     paintPanels();
+    adds.refresh();
   }
 
   function buildLayerControls() {
@@ -469,6 +473,7 @@ export async function start(root) {
   buildSamplingControls();
   bindControls();
   buildGallery(ui, api, state, (seed) => setState({ seed }));
+  const adds = buildAttentionAdds(ui, api, colormaps, model, () => state);
   showSample();
   try {
     const names = await colormaps.names();

@@ -79,6 +79,23 @@ export function modelApi(modelName) {
       const values = new Float32Array(await response.arrayBuffer());
       return { values, side: Number(response.headers.get("X-Grid")) };
     },
+    // The sample with `layer`'s γ = 0, as a Blob.
+    async ablation(sample, layer, signal) {
+      return (await fetchOk(url(sample, "/ablation.png", { layer }), signal)).blob();
+    },
+    // The per-pixel difference from the γ = 0 sample, coloured, with its largest and mean value.
+    async difference(sample, layer, colormap, signal) {
+      const response = await fetchOk(url(sample, "/ablation-difference.png", { layer, colormap }), signal);
+      return {
+        blob: await response.blob(),
+        max: Number(response.headers.get("X-Difference-Max")),
+        mean: Number(response.headers.get("X-Difference-Mean")),
+      };
+    },
+    // ‖γ·o‖ / ‖x‖ on the layer's query grid: { layer, query_grid, values, mean, formula }.
+    async effect(sample, layer, signal) {
+      return (await fetchOk(url(sample, "/effect", { layer }), signal)).json();
+    },
     compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${direction}`),
     compact(sample, layer, direction, signal) {
       const key = `${sampleKey(sample)}/${layer}/${direction}`;
