@@ -107,7 +107,8 @@ def test_what_attention_adds_equals_the_api_and_leaves_gamma_unchanged(
         assert float(canvas.get_attribute("data-mean")) == effect["mean"]
         assert float(canvas.get_attribute("data-max")) == pytest.approx(values.max(), rel=1e-12)
         assert numbers_in(page.inner_text(f"{section} .adds-effect-text")) == pytest.approx(
-            (values.max(), effect["mean"]), rel=0.01)
+            (values.max(), effect["mean"]), rel=0.01
+        )
         expected = lut[np.floor(values / values.max() * 255 + 0.5).astype(int)]
         same_map(canvas_pixels(page, f"{section} .adds-effect"), expected)
 
@@ -121,9 +122,15 @@ def test_a_sample_change_never_leaves_another_samples_panel(page, server_url: st
     page.wait_for_selector('#adds-layers[data-seed="40"]')
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 80, "downloadThroughput": 500_000, "uploadThroughput": 500_000,
-    })
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 80,
+            "downloadThroughput": 500_000,
+            "uploadThroughput": 500_000,
+        },
+    )
     page.evaluate("""() => {
         window.adds_frames = [];
         const sample = () => {

@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+from xml.etree import ElementTree
 
 import httpx
 import numpy as np
@@ -128,20 +129,29 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
     assert page.evaluate("navigator.clipboard.readText()") == page.url
 
     page.fill("#save-width", "800")
-    page.click("#save-figure")
-    page.wait_for_selector("#save-figure[data-result]")
+    with page.expect_download() as download:
+        page.click("#save-figure")
+    page.wait_for_selector('#save-figure[data-result="saved"]')
     href = page.get_attribute("#save-figure", "data-href")
     query = parse_qs(urlparse(href).query)
     assert (query["seed"], query["pins"], query["scale"], query["width"], query["height"]) == (
         ["11"], ["5,5;50,40"], ["uniform"], ["800"], ["400"])
-    result = page.get_attribute("#save-figure", "data-result")
+    saved = Path(download.value.path()).read_bytes()
+    assert download.value.suggested_filename == "tiny-seed11-attn2.png"
+    assert Image.open(io.BytesIO(saved)).size == (800, 400)
+    assert saved == httpx.get(f"{server_url}{href}").content
+
+    page.select_option("#save-format", "svg")
+    with page.expect_download() as download:
+        page.click("#save-figure")
+    page.wait_for_function("document.getElementById('save-figure').dataset.href.includes('figure.svg')")
+    svg = ElementTree.fromstring(Path(download.value.path()).read_bytes())
+    assert download.value.suggested_filename == "tiny-seed11-attn2.svg"
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    text = "".join(svg.itertext())
+    assert "seed 11" in text and "attn2" in text, text[:300]
+    assert "width" not in parse_qs(urlparse(page.get_attribute("#save-figure", "data-href")).query)
     context.close()
-    response = httpx.get(f"{server_url}{href}")
-    if response.status_code == 404:
-        assert result == "missing"
-        pytest.skip("this server has no figure route yet")
-    assert response.status_code == 200 and result == "saved"
-    assert Image.open(io.BytesIO(response.content)).size == (800, 400)
 
 
 def test_the_gallery_opens_a_sample_and_history_walks_back(page, server_url: str) -> None:
