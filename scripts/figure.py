@@ -1,0 +1,53 @@
+"""The README's exported figure, made by the page itself: `.venv/bin/python -m scripts.figure OUT.png [URL]`.
+
+Opens the explorer in Chromium at URL (default http://127.0.0.1:8000, a running server with the shipped
+model), clicks each query pixel of PINS on seed 14 and pins it, then clicks "save figure" (PNG,
+WIDTH px wide) and keeps the file the page downloads. Needs Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from playwright.sync_api import sync_playwright
+
+from scripts.chromium import launch_chromium
+
+SEED = 14
+PINS = [(31, 18), (40, 26), (28, 46), (12, 32)]  # white eye, dark eye, mouth, cheek: output pixels of 64×64
+WIDTH = 1200
+SCALE = "log"  # one spike would leave every other map dark on the relative scale
+
+
+def click_pixel(page: object, x: int, y: int, image_size: int) -> None:
+    box = page.locator("#image-stack").bounding_box()
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / image_size, box["y"] + (y + 0.5) * box["height"] / image_size
+    )
+
+
+def main() -> int:
+    out = sys.argv[1]
+    base = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000"
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1240, "height": 860})
+        page.goto(f"{base}/?seed={SEED}&layer=attn2&direction=row&scale={SCALE}&hover=off")
+        page.wait_for_selector(f'#heatmap[data-seed="{SEED}"][data-painted]')
+        image_size = int(page.get_attribute("#sample", "width"))
+        for x, y in PINS:
+            click_pixel(page, x, y, image_size)
+            page.wait_for_selector(f'#heatmap[data-x="{x}"][data-y="{y}"]')
+            page.click("#pin")
+            page.wait_for_selector(f'#panels canvas[data-kind="pin"][data-x="{x}"][data-y="{y}"][data-painted]')
+        page.select_option("#save-format", "png")
+        page.fill("#save-width", str(WIDTH))
+        with page.expect_download(timeout=120_000) as download:
+            page.click("#save-figure")
+        download.value.save_as(out)
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
