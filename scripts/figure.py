@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from playwright.sync_api import sync_playwright
-
-from scripts.chromium import launch_chromium
+from scripts.chromium import opened_page
 
 SEED = 14
 PINS = [(31, 18), (40, 26), (28, 46), (12, 32)]  # white eye, dark eye, mouth, cheek: output pixels of 64×64
@@ -29,11 +27,8 @@ def click_pixel(page: object, x: int, y: int, image_size: int) -> None:
 def main() -> int:
     out = sys.argv[1]
     base = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000"
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1240, "height": 860})
-        page.goto(f"{base}/?seed={SEED}&layer=attn2&direction=row&scale={SCALE}&hover=off")
-        page.wait_for_selector(f'#heatmap[data-seed="{SEED}"][data-painted]')
+    url = f"{base}/?seed={SEED}&layer=attn2&direction=row&scale={SCALE}&hover=off"
+    with opened_page(url, f'#heatmap[data-seed="{SEED}"][data-painted]') as page:
         image_size = int(page.get_attribute("#sample", "width"))
         for x, y in PINS:
             click_pixel(page, x, y, image_size)
@@ -45,7 +40,6 @@ def main() -> int:
         with page.expect_download(timeout=120_000) as download:
             page.click("#save-figure")
         download.value.save_as(out)
-        browser.close()
     return 0
 
 

@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from playwright.sync_api import sync_playwright
-
-from scripts.chromium import launch_chromium
+from scripts.chromium import opened_page
 
 
 def main() -> int:
     out = sys.argv[1]
     url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=14&x=32&y=40&layer=attn2&direction=row"
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1240, "height": 860})
-        page.goto(url)
-        page.wait_for_selector("#heatmap[data-painted]")
+    with opened_page(url, "#heatmap[data-painted]") as page:
         page.wait_for_function("document.getElementById('sample').complete")
         page.screenshot(path=out, full_page=True)
-        browser.close()
     return 0
 
 

@@ -152,6 +152,38 @@ def compare_maps(shown: np.ndarray, expected: np.ndarray) -> None:
     assert (difference.max(axis=2) == 0).mean() > 0.99
 
 
+def record_every_frame(page, snapshot: str) -> Callable[[], list]:
+    """Call the JS arrow function `snapshot` on every animation frame from now on; the returned
+    callable gives what it returned, frame by frame."""
+    page.evaluate(f"""() => {{
+        const snapshot = {snapshot};
+        window.recorded_frames = [];
+        const record = () => {{ window.recorded_frames.push(snapshot()); requestAnimationFrame(record); }};
+        requestAnimationFrame(record);
+    }}""")
+    return lambda: page.evaluate("window.recorded_frames")
+
+
+def throttle_network(page, latency_ms: int, bytes_per_second: int) -> None:
+    """Emulate a slow link for the page (Chromium's DevTools protocol)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"latency": latency_ms, "downloadThroughput": bytes_per_second, "uploadThroughput": bytes_per_second}
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, **conditions})
+
+
+@pytest.fixture(scope="session")
+def every_frame() -> Callable[..., Callable[[], list]]:
+    """`frames = every_frame(page, "() => ({...})")`: record a snapshot on every animation frame; `frames()` reads them."""
+    return record_every_frame
+
+
+@pytest.fixture(scope="session")
+def slow_network() -> Callable[..., None]:
+    """`slow_network(page, latency_ms, bytes_per_second)`: throttle the page's network."""
+    return throttle_network
+
+
 @pytest.fixture(scope="session")
 def same_map() -> Callable[[np.ndarray, np.ndarray], None]:
     """`same_map(shown, expected)`: assert two RGB drawings of a map agree up to LUT rounding."""

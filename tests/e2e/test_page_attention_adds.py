@@ -115,36 +115,24 @@ def test_what_attention_adds_equals_the_api_and_leaves_gamma_unchanged(
     assert gammas(server_url) == before
 
 
-def test_a_sample_change_never_leaves_another_samples_panel(page, server_url: str) -> None:
+def test_a_sample_change_never_leaves_another_samples_panel(page, server_url: str, slow_network, every_frame) -> None:
     page.goto(f"{server_url}/?seed=40")
     page.wait_for_selector('#heatmap[data-seed="40"]')
     page.click("#adds summary")
     page.wait_for_selector('#adds-layers[data-seed="40"]')
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {
-            "offline": False,
-            "latency": 80,
-            "downloadThroughput": 500_000,
-            "uploadThroughput": 500_000,
-        },
+    slow_network(page, 80, 500_000)
+    recorded = every_frame(
+        page,
+        """() => ({
+        wanted: document.getElementById("seed").value,
+        tagged: [...document.querySelectorAll("#adds-layers [data-seed]")].map((node) => node.dataset.seed),
+    })""",
     )
-    page.evaluate("""() => {
-        window.adds_frames = [];
-        const sample = () => {
-            const tagged = [...document.querySelectorAll("#adds-layers [data-seed]")].map((node) => node.dataset.seed);
-            window.adds_frames.push({ wanted: document.getElementById("seed").value, tagged });
-            requestAnimationFrame(sample);
-        };
-        requestAnimationFrame(sample);
-    }""")
     for _ in range(3):
         page.click("#next-seed")
     page.wait_for_selector('#adds-layers[data-seed="43"]', timeout=30000)
     page.wait_for_timeout(100)
-    frames = page.evaluate("window.adds_frames")
+    frames = recorded()
     assert len(frames) > 10
     for frame in frames:
         foreign = {seed for seed in frame["tagged"] if seed and seed != frame["wanted"]}

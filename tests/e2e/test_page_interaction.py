@@ -82,29 +82,20 @@ def test_keyboard_alone_switches_the_direction_and_moves_the_query(page, server_
     assert url_state(page)["pins"] == "31,33"
 
 
-def test_a_fast_seed_change_never_shows_another_samples_map(page, server_url: str) -> None:
+def test_a_fast_seed_change_never_shows_another_samples_map(page, server_url: str, slow_network, every_frame) -> None:
     page.goto(f"{server_url}/?seed=20")
     page.wait_for_selector('#heatmap[data-seed="20"]')
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 60, "downloadThroughput": 1_000_000, "uploadThroughput": 1_000_000,
-    })
-    page.evaluate("""() => {
-        window.frames_seen = [];
-        const sample = () => {
-            const seeds = ["#sample", "#heatmap", "#overlay", "#map-outline"].map((s) => document.querySelector(s).dataset.seed);
-            window.frames_seen.push({ seeds, loading: !document.getElementById("loading").hidden });
-            requestAnimationFrame(sample);
-        };
-        requestAnimationFrame(sample);
-    }""")
+    slow_network(page, 60, 1_000_000)
+    recorded = every_frame(page, """() => ({
+        seeds: ["#sample", "#heatmap", "#overlay", "#map-outline"].map((s) => document.querySelector(s).dataset.seed),
+        loading: !document.getElementById("loading").hidden,
+    })""")
     for _ in range(4):
         page.click("#next-seed")
     page.wait_for_selector('#heatmap[data-seed="24"]', timeout=20000)
     page.wait_for_selector("#loading", state="hidden")
     page.wait_for_timeout(100)
-    frames = page.evaluate("window.frames_seen")
+    frames = recorded()
     assert len(frames) > 10
     for frame in frames:
         shown = {seed for seed in frame["seeds"] if seed}
