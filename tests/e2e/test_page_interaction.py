@@ -86,10 +86,13 @@ def test_a_fast_seed_change_never_shows_another_samples_map(page, server_url: st
     page.goto(f"{server_url}/?seed=20")
     page.wait_for_selector('#heatmap[data-seed="20"]')
     slow_network(page, 60, 1_000_000)
-    recorded = every_frame(page, """() => ({
+    recorded = every_frame(
+        page,
+        """() => ({
         seeds: ["#sample", "#heatmap", "#overlay", "#map-outline"].map((s) => document.querySelector(s).dataset.seed),
         loading: !document.getElementById("loading").hidden,
-    })""")
+    })""",
+    )
     for _ in range(4):
         page.click("#next-seed")
     page.wait_for_selector('#heatmap[data-seed="24"]', timeout=20000)
@@ -112,12 +115,28 @@ def test_bad_url_values_are_clamped_or_defaulted_with_a_notice(
     notice = page.locator("#notice")
     assert notice.is_visible()
     text = notice.inner_text()
-    for expected in ["colormap=zzz", "using viridis", "x=999", "clamped to 63", "y=-5", "clamped to 0",
-                     "opacity=abc", "using 0.6", "layer=nope", "direction=up", "scale=big", "mass=300"]:
+    for expected in [
+        "colormap=zzz",
+        "using viridis",
+        "x=999",
+        "clamped to 63",
+        "y=-5",
+        "clamped to 0",
+        "opacity=abc",
+        "using 0.6",
+        "layer=nope",
+        "direction=up",
+        "scale=big",
+        "mass=300",
+    ]:
         assert expected in text
     state = url_state(page)
     assert state | {"seed": "3"} == state and (state["colormap"], state["x"], state["y"], state["opacity"]) == (
-        "viridis", "63", "0", "0.6")
+        "viridis",
+        "63",
+        "0",
+        "0.6",
+    )
     assert (state["layer"], state["direction"], state["scale"], state["mass"]) == ("attn2", "row", "relative", "100")
     same_map(canvas_pixels(page, "#heatmap"), heatmap_png(server_url, "tiny", 3, x=63, y=0, colormap="viridis"))
     page.click("#notice-close")

@@ -88,7 +88,7 @@ def test_pinned_queries_and_every_layer_equal_the_api_rows(
     page.click("#pin")
     page.wait_for_selector('#panels canvas[data-kind="pin"][data-x="22"][data-y="9"][data-painted]')
     assert parse_qs(urlparse(page.url).query)["pins"] == ["10,12;40,50;3,60;22,9"]
-    page.click('#panels figure:first-child button')
+    page.click("#panels figure:first-child button")
     page.wait_for_function("document.querySelectorAll('#panels canvas[data-kind=pin]').length === 3")
 
     page.check("#compare-layers")
@@ -135,7 +135,12 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
     href = page.get_attribute("#save-figure", "data-href")
     query = parse_qs(urlparse(href).query)
     assert (query["seed"], query["pins"], query["scale"], query["width"], query["height"]) == (
-        ["11"], ["5,5;50,40"], ["uniform"], ["800"], ["400"])
+        ["11"],
+        ["5,5;50,40"],
+        ["uniform"],
+        ["800"],
+        ["400"],
+    )
     saved = Path(download.value.path()).read_bytes()
     assert download.value.suggested_filename == "tiny-seed11-attn2.png"
     assert Image.open(io.BytesIO(saved)).size == (800, 400)
@@ -178,8 +183,12 @@ def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
         if npm is None:
             pytest.skip("npm is needed once to fetch axe-core")
         folder = tmp_path_factory.mktemp("axe")
-        subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(folder)],
-                       check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(folder)],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         with tarfile.open(folder / f"axe-core-{AXE_VERSION}.tgz") as archive:
             source = archive.extractfile("package/axe.min.js").read()
         AXE_CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +205,8 @@ def test_axe_finds_no_serious_or_critical_violations(
     page.click("#gallery summary")
     page.wait_for_selector('#gallery-grid button[data-seed="0"]')
     page.add_script_tag(content=source)
-    result = page.evaluate("axe.run(document).then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)})))")
+    result = page.evaluate(
+        "axe.run(document).then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)})))"
+    )
     bad = [violation for violation in result if violation["impact"] in ("serious", "critical")]
     assert not bad, json.dumps(bad, indent=1)
