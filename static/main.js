@@ -472,7 +472,11 @@ export async function start(root) {
   buildLayerControls();
   buildSamplingControls();
   bindControls();
-  buildGallery(ui, api, state, (seed) => setState({ seed }));
+  buildGallery(ui, api, state, (seed) => {
+    setState({ seed });
+    ui["image-stack"].scrollIntoView({ block: "start" });  // the opened sample, not the gallery, in view
+    ui["image-stack"].focus({ preventScroll: true });
+  });
   const adds = buildAttentionAdds(ui, api, colormaps, model, () => state);
   showSample();
   try {

@@ -1,6 +1,7 @@
 // Pinned queries: their colours and the small multiples that show their maps.
 
-export const PIN_COLOURS = ["#ff4d6d", "#ffd166", "#06d6a0", "#4cc9f0", "#b388ff", "#ff9f1c", "#f15bb5", "#9ef01a", "#ffffff", "#00bbf9"];
+// The same colours, in the same order, as the exported figure (app/figure.py: matplotlib's tab10), so pin k looks alike in both.
+export const PIN_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
 export function pinColour(index) {
   return PIN_COLOURS[index % PIN_COLOURS.length];

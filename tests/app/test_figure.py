@@ -81,3 +81,12 @@ def test_bad_requests_are_refused_with_a_reason() -> None:
         FigureSpec(**{**spec.__dict__, "pins": [PinnedMap(64, 0, np.zeros((4, 4)))]})
     with pytest.raises(ValueError, match="colour range"):
         FigureSpec(**{**spec.__dict__, "low": 1.0, "high": 1.0})
+
+
+def test_the_page_gives_pin_k_the_figures_colour() -> None:
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "static" / "pins.js").read_text()
+    page_colours = re.search(r"PIN_COLOURS = \[([^\]]*)\]", script).group(1)
+    assert re.findall(r'"(#[0-9a-f]{6})"', page_colours) == list(PIN_COLOURS)
