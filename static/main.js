@@ -124,7 +124,8 @@ export async function start(root) {
     ui["top-cells"].replaceChildren(...topCells(slice.values, TOP_K, slice.side, imageSize).map((cell) => {
       const item = document.createElement("li");
       const [x0, y0, x1, y1] = cell.pixels;
-      item.textContent = `${formatValue(cell.value)} (${formatValue(scaled.quantity[cell.index])} on the scale) · cell row ${cell.row}, col ${cell.col} · x ${x0}–${x1 - 1}, y ${y0}–${y1 - 1}`;
+      const onScale = scaled.quantity[cell.index] === cell.value ? "" : ` (${formatValue(scaled.quantity[cell.index])} on the scale)`;
+      item.textContent = `${formatValue(cell.value)}${onScale} · cell row ${cell.row}, col ${cell.col} · x ${x0}–${x1 - 1}, y ${y0}–${y1 - 1}`;
       item.dataset.index = cell.index;
       item.dataset.value = cell.value;
       return item;
@@ -358,7 +359,9 @@ export async function start(root) {
     const col = Math.min(slice.side - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * slice.side)));
     const row = Math.min(slice.side - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * slice.side)));
     const index = row * slice.side + col;
-    ui["readout-under"].textContent = `cell row ${row}, col ${col}: ${formatValue(slice.values[index])} (${formatValue(scaled.quantity[index])} · ${scaled.label})`;
+    const value = slice.values[index];
+    const onScale = scaled.quantity[index] === value ? "" : ` (${scaled.label}: ${formatValue(scaled.quantity[index])})`;
+    ui["readout-under"].textContent = `cell row ${row}, col ${col}: ${formatValue(value)}${onScale}`;
     ui["readout-under"].dataset.index = index;
     ui["readout-under"].dataset.value = slice.values[index];
     ui["colorbar-pointer"].hidden = false;
