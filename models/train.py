@@ -197,7 +197,7 @@ def train_step(
     def augment(images: torch.Tensor) -> torch.Tensor:
         if not options.diff_augment:
             return images
-        return diff_augment(images.cpu(), rng).to(device, memory_format=memory_format)
+        return diff_augment(images, rng).contiguous(memory_format=memory_format)
 
     generator.train()
     if options.shared_forward:
