@@ -276,3 +276,22 @@ def test_training_logs_the_quality_score_every_k_steps(tmp_path: Path, monkeypat
     assert [entry["step"] for entry in quality] == [2, 4]
     assert all(entry["frechet"] > 0 and entry["floor_frechet"] < entry["frechet"] for entry in quality)
     assert (tmp_path / "run" / "losses.png").exists()
+
+
+def test_a_state_saved_before_this_version_resumes_with_its_own_recipe(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "legacy"
+    legacy = {"attn_key_pool": 1, "shared_forward": False, "fused_attention": False, "channels_last": False}
+    train(options(image_folder, out, steps=2, **legacy))
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    new_fields = ("attn_key_pool", "g_blocks", "balance", "shared_forward", "fused_attention", "channels_last")
+    state["options"] = {k: v for k, v in state["options"].items() if k not in (*new_fields, "evaluate_every", "device")}
+    state["config"] = {k: v for k, v in state["config"].items() if k != "g_blocks"}
+    state["precision_segments"] = [[0, "fp32"]]
+    del state["sittings"], state["quality_history"]
+    torch.save(state, out / "train_state.pt")
+
+    assert run_cli("--out", out, "--steps", "4", "--resume") == 0
+    resumed = torch.load(out / "train_state.pt", weights_only=True)
+    assert resumed["step"] == 4 and resumed["sittings"][0] == [0, "fp32 on cpu"]
+    assert resumed["options"]["attn_key_pool"] == "1" and resumed["options"]["shared_forward"] == "False"
+    assert load_checkpoint(out / "model.pt").config.attn_key_pool == 1
