@@ -121,13 +121,15 @@ export async function start(root) {
     ui["colorbar-low"].textContent = formatValue(scaled.low);
     ui["colorbar-high"].textContent = formatValue(scaled.high);
     ui["colorbar-label"].textContent = scaled.label;
-    ui["top-cells"].replaceChildren(...topCells(slice.values, TOP_K, slice.side, imageSize).map((cell) => {
+    // Ranked by what the map shows (a contrast when one is on), each with its attention weight.
+    ui["top-cells"].replaceChildren(...topCells(scaled.quantity, TOP_K, slice.side, imageSize).map((cell) => {
       const item = document.createElement("li");
       const [x0, y0, x1, y1] = cell.pixels;
-      const onScale = scaled.quantity[cell.index] === cell.value ? "" : ` (${formatValue(scaled.quantity[cell.index])} on the scale)`;
-      item.textContent = `${formatValue(cell.value)}${onScale} · cell row ${cell.row}, col ${cell.col} · x ${x0}–${x1 - 1}, y ${y0}–${y1 - 1}`;
+      const value = slice.values[cell.index];
+      const onScale = cell.value === value ? "" : ` (${scaled.label}: ${formatValue(cell.value)})`;
+      item.textContent = `${formatValue(value)}${onScale} · cell row ${cell.row}, col ${cell.col} · x ${x0}–${x1 - 1}, y ${y0}–${y1 - 1}`;
       item.dataset.index = cell.index;
-      item.dataset.value = cell.value;
+      item.dataset.value = value;
       return item;
     }));
     const where = { layer: layer.name, x: wanted.x, y: wanted.y, direction: wanted.direction };
