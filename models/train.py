@@ -104,6 +104,10 @@ def gammas(generator: Generator) -> dict[str, float]:
     return {layer.name: layer.gamma for layer in with_gammas(generator, generator_attention_layers(generator.config))}
 
 
+def memory_format_of(options: TrainOptions) -> torch.memory_format:
+    return torch.channels_last if options.channels_last else torch.contiguous_format
+
+
 def check_options(options: TrainOptions) -> None:
     for name, value, allowed in (
         ("precision", options.precision, PRECISIONS),
@@ -191,7 +195,7 @@ def train_step(
     """One D update and one G update on the batch `real` (B, 3, 64, 64) in [-1, 1]; returns both losses."""
     generator, discriminator = models.generator, models.discriminator
     device = real.device
-    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    memory_format = memory_format_of(options)
     batch, z_dim = len(real), generator.config.z_dim
 
     def augment(images: torch.Tensor) -> torch.Tensor:
@@ -230,7 +234,7 @@ def train_step(
 
 def build_models(config: SAGANConfig, options: TrainOptions, device: torch.device) -> StepModels:
     """G and D on `device` in the options' memory format and attention path, with their optimisers; no DDP."""
-    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    memory_format = memory_format_of(options)
     generator = Generator(config).to(device, memory_format=memory_format)
     discriminator = Discriminator(config).to(device, memory_format=memory_format)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=options.g_lr, betas=(0.0, 0.9))
@@ -263,7 +267,7 @@ def train(options: TrainOptions) -> Path:
     if len(dataset) < options.batch_size:
         raise ValueError(f"{len(dataset)} images are fewer than one batch of {options.batch_size}")
     config = model_config(options)
-    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    memory_format = memory_format_of(options)
     step_models = build_models(config, options, device)
     generator, discriminator = step_models.generator, step_models.discriminator
     g_optimizer, d_optimizer = step_models.g_optimizer, step_models.d_optimizer

@@ -26,6 +26,10 @@ setup_done() { [ -f ".venv/.setup-$1" ] && [ "$(cat ".venv/.setup-$1")" = "$SETU
 if [ ! -x /usr/bin/chromium ] && [ "$MODE" = "test" ]; then
     apt_install chromium
 fi
+# npm fetches the emoji data for training and axe-core for the page's accessibility test.
+if ! command -v npm >/dev/null && [ "$MODE" = "test" ]; then
+    apt_install npm
+fi
 if setup_done "$MODE" || { [ "$MODE" = "serve" ] && setup_done test; }; then
     exit 0
 fi
