@@ -118,7 +118,8 @@ def _train(args: argparse.Namespace) -> int:
             state_path = Path(out_dir) / STATE_FILE
             if not state_path.exists():
                 raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
-            saved = torch.load(state_path, map_location="cpu", weights_only=True)["options"]
+            # Memory-mapped: only the options are read here; `train` loads the tensors once.
+            saved = torch.load(state_path, map_location="cpu", weights_only=True, mmap=True)["options"]
             options = resume_options(saved, given)
         else:
             options = TrainOptions(**given)
