@@ -22,8 +22,8 @@ from models.registry import LoadedModel
 __all__ = ["EFFECT_SEEDS", "SEED_LIMIT", "ModelService"]
 
 SEED_LIMIT = 2**32
-EFFECT_SEEDS = range(16)  # /api/models reports each layer's mean ‖γ·o‖ / ‖x‖ over these seeds
-EFFECT_BATCH = 4  # seeds per forward pass while measuring it at load
+EFFECT_SEEDS = range(16)  # /effect-means reports each layer's mean ‖γ·o‖ / ‖x‖ over these seeds
+EFFECT_BATCH = 4  # seeds per forward pass while measuring it
 ANALYSIS_SHARE = 8  # γ = 0 samples and effect maps get 1/8 of the cache bound, samples the rest
 
 Result = TypeVar("Result")
@@ -44,7 +44,7 @@ class ModelService:
         self.analysis_cache: SampleCache[Ablated | Effects] = SampleCache(analysis_bytes)
         configure_allocator()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
-        self.effect_means = self._executor.submit(self._measure_effect_means).result()
+        self._effect_means: dict[str, float] | None = None  # measured on first request: 16 forward passes
 
     @property
     def image_size(self) -> int:
@@ -126,8 +126,18 @@ class ModelService:
     async def effects_async(self, sample: Sample) -> Effects:
         return await self._on_generation_thread(self.effects, sample.key)
 
+    async def effect_means_async(self) -> dict[str, float]:
+        if self._effect_means is None:
+            return await self._on_generation_thread(self.effect_means)
+        return self._effect_means
+
+    def effect_means(self) -> dict[str, float]:
+        """Each layer's mean ‖γ·o‖ / ‖x‖ over EFFECT_SEEDS, at the default class and truncation; measured once."""
+        if self._effect_means is None:
+            self._effect_means = self._measure_effect_means()
+        return self._effect_means
+
     def _measure_effect_means(self) -> dict[str, float]:
-        """Each layer's mean ‖γ·o‖ / ‖x‖ over EFFECT_SEEDS, at the default class and truncation."""
         class_index, truncation = self.resolve(None, None)
         seeds = list(EFFECT_SEEDS)
         sums = dict.fromkeys(self.layers, 0.0)
@@ -154,9 +164,5 @@ class ModelService:
             "config": model.config,
             "training": {key: training.get(key) for key in ("data", "steps", "licence", "attribution")},
             "default_layer": self.default_layer,
-            "attention_effect_seeds": list(EFFECT_SEEDS),
-            "layers": [
-                {**layer.to_dict(self.image_size), "attention_effect_mean": self.effect_means[layer.name]}
-                for layer in self.layers.values()
-            ],
+            "layers": [layer.to_dict(self.image_size) for layer in self.layers.values()],
         }

@@ -20,12 +20,7 @@ function element(tag, properties = {}, attributes = {}) {
 
 // One layer's figures, empty until its data arrive.
 function layerSection(layer, seed, imageSize) {
-  const effectMean = layer.attention_effect_mean;
-  const heading = element("h3", {
-    textContent: `${layer.name} · γ ${layer.gamma.toFixed(4)}`
-      + (effectMean === undefined ? "" : ` · mean ‖γ·o‖/‖x‖ over seeds 0–15: ${formatValue(effectMean)}`),
-  });
-  if (effectMean !== undefined) heading.dataset.effectMean = effectMean;
+  const heading = element("h3", { textContent: `${layer.name} · γ ${layer.gamma.toFixed(4)}` });
   const ablation = element("img", { className: "adds-ablation", width: imageSize, height: imageSize,
     alt: `seed ${seed} regenerated with ${layer.name}'s γ = 0` });
   const difference = element("img", { className: "adds-difference", width: imageSize, height: imageSize,
@@ -49,13 +44,29 @@ function layerSection(layer, seed, imageSize) {
     figure(difference, ["|sample − γ = 0|: ", differenceText]),
     figure(effect, [`‖γ·o‖/‖x‖ (${layer.query_grid}×${layer.query_grid}): `, effectText]),
   );
-  return { section, ablation, difference, differenceText, effect, effectText };
+  return { section, heading, ablation, difference, differenceText, effect, effectText };
+}
+
+function showEffectMean(heading, layer, mean) {
+  heading.textContent = `${layer.name} · γ ${layer.gamma.toFixed(4)} · mean ‖γ·o‖/‖x‖ over seeds 0–15: ${formatValue(mean)}`;
+  heading.dataset.effectMean = mean;
 }
 
 export function buildAttentionAdds(ui, api, colormaps, model, current) {
   let controller = new AbortController();
   let shownKey = null;
   let blobUrls = [];
+  let effectMeans = null;  // measured by the server on first request (16 forward passes), then kept
+
+  async function fillEffectMeans(sections, signal) {
+    effectMeans ??= api.effectMeans().catch((error) => {
+      effectMeans = null;
+      throw error;
+    });
+    const { layers } = await effectMeans;
+    if (signal.aborted) return;
+    for (const { layer, parts } of sections) showEffectMean(parts.heading, layer, layers[layer.name]);
+  }
 
   function clear() {
     controller.abort();
@@ -107,7 +118,10 @@ export function buildAttentionAdds(ui, api, colormaps, model, current) {
     ui["adds-layers"].replaceChildren(...sections.map(({ parts }) => parts.section));
     ui["adds-status"].textContent = `Regenerating seed ${seed} without each layer's attention…`;
     try {
-      await Promise.all(sections.map(({ layer, parts }) => fillLayer(layer, parts, state, state.colormap, signal)));
+      await Promise.all([
+        ...sections.map(({ layer, parts }) => fillLayer(layer, parts, state, state.colormap, signal)),
+        fillEffectMeans(sections, signal),
+      ]);
       if (signal.aborted) return;
       ui["adds-layers"].dataset.seed = seed;
       ui["adds-status"].textContent = "";

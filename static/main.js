@@ -299,7 +299,7 @@ export async function start(root) {
       const labels = layerLabels(layer, imageSize);
       ui.layer.append(new Option(labels.option, layer.name));
       const item = document.createElement("li");
-      item.textContent = labels.item + (layer.attention_effect_mean === undefined ? "" : `, mean ‖γ·o‖/‖x‖ ${layer.attention_effect_mean.toFixed(3)}`);
+      item.textContent = labels.item;
       item.dataset.layer = layer.name;
       ui["layer-list"].append(item);
     }

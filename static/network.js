@@ -96,6 +96,10 @@ export function modelApi(modelName) {
     async effect(sample, layer, signal) {
       return (await fetchOk(url(sample, "/effect", { layer }), signal)).json();
     },
+    // Each layer's mean ‖γ·o‖ / ‖x‖ over seeds 0–15: { seeds, class, truncation, layers: { name: mean }, formula }.
+    async effectMeans() {
+      return (await fetchOk(`${base}/effect-means`)).json();
+    },
     compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${direction}`),
     compact(sample, layer, direction, signal) {
       const key = `${sampleKey(sample)}/${layer}/${direction}`;

@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import render
 from app.cache import Sample
@@ -28,7 +28,7 @@ from app.routes.deps import (
     resolve_layer,
 )
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
-from app.service import ModelService
+from app.service import EFFECT_SEEDS, ModelService
 from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice, figure_spec
 from models.reading import Contrast, Scale
 
@@ -101,7 +101,7 @@ async def effect(request: Request, service: ModelDep, sample: SampleDep, layer: 
     """At each query cell, ‖γ·o‖₂ / ‖x‖₂: the L2 norm over channels of what the layer adds (γ times its
     attention output o) over that of its input x (1e-12 where ‖x‖ = 0). 0: attention changes nothing there;
     0.1: it moves the features by a tenth of their size. `values` are G·G floats, row-major on the query
-    grid; `mean` is their mean. `/api/models` lists each layer's mean over seeds 0–15."""
+    grid; `mean` is their mean. `effect-means` gives each layer's mean over seeds 0–15."""
     view = resolve_layer(service, layer)
     if cached := not_modified(request, service):
         return cached
@@ -114,6 +114,35 @@ async def effect(request: Request, service: ModelDep, sample: SampleDep, layer: 
         formula=EFFECT_FORMULA,
     )
     return Response(body.model_dump_json(), media_type="application/json", headers=cache_headers(service))
+
+
+class EffectMeans(BaseModel):
+    seeds: list[int]
+    class_index: int | None = Field(serialization_alias="class")
+    truncation: float | None
+    layers: dict[str, float]
+    formula: str
+
+
+@router.get(
+    "/models/{model}/effect-means",
+    summary="Each layer's mean ‖γ·o‖ / ‖x‖ over seeds 0–15",
+    response_model=EffectMeans,
+)
+async def effect_means(request: Request, service: ModelDep) -> Response:
+    """The mean of `effect` over every query cell of seeds 0–15, per layer (class 0 and the default truncation
+    for a conditional model). Measured on the first request (16 forward passes), then kept."""
+    if cached := not_modified(request, service):
+        return cached
+    class_index, truncation = service.resolve(None, None)
+    body = EffectMeans(
+        seeds=list(EFFECT_SEEDS),
+        class_index=class_index,
+        truncation=truncation,
+        layers=await service.effect_means_async(),
+        formula=EFFECT_FORMULA,
+    )
+    return Response(body.model_dump_json(by_alias=True), media_type="application/json", headers=cache_headers(service))
 
 
 ModeQuery = Annotated[

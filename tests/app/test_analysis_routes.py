@@ -101,13 +101,28 @@ def test_effect_equals_attention_effect_on_the_same_sample(
     assert body["formula"].startswith("‖γ·o‖ / ‖x‖")
 
 
-def test_models_lists_each_layers_mean_effect_over_seeds_0_to_15(client: TestClient, reference: Generator) -> None:
-    (model,) = client.get("/api/models").json()["models"]
-    assert model["attention_effect_seeds"] == list(range(16))
+def test_effect_means_are_each_layers_mean_effect_over_seeds_0_to_15(client: TestClient, reference: Generator) -> None:
+    body = client.get("/api/models/tiny/effect-means").json()
+    assert body["seeds"] == list(range(16)) and body["class"] is None and body["truncation"] is None
     expected = attention_effect(reference, ["attn1", "attn2"], lambda: forward_of(reference, list(range(16))))
-    means = [layer["attention_effect_mean"] for layer in model["layers"]]
+    means = [body["layers"][name] for name in ("attn1", "attn2")]
     assert means == pytest.approx([effect.mean for effect in expected], rel=1e-5)
     assert means[0] != pytest.approx(means[1])
+
+
+def test_effect_means_are_measured_on_first_request_not_at_start_up(client: TestClient) -> None:
+    service = client.app.state.models["tiny"]
+    forward_passes = []
+    handle = service.generator.register_forward_hook(lambda *_: forward_passes.append(1))
+    try:
+        assert "attention_effect_mean" not in str(client.get("/api/models").json())
+        assert forward_passes == []
+        first = client.get("/api/models/tiny/effect-means")
+        assert len(forward_passes) == 4  # seeds 0–15 in batches of 4
+        again = client.get("/api/models/tiny/effect-means")
+        assert len(forward_passes) == 4 and again.json() == first.json()
+    finally:
+        handle.remove()
 
 
 @pytest.mark.parametrize("mode", ["ratio", "difference"])

@@ -169,9 +169,8 @@ def test_a_class_name_that_mentions_truncation_is_still_a_class_error(biggan_cli
 
 
 def test_analysis_routes_take_class_and_truncation(biggan_client: TestClient) -> None:
-    (model,) = biggan_client.get("/api/models").json()["models"]
-    (layer,) = model["layers"]
-    assert layer["attention_effect_mean"] > 0
+    means = biggan_client.get("/api/models/big/effect-means").json()
+    assert means["class"] == 0 and means["truncation"] > 0 and means["layers"]["generator.layers.3"] > 0
     params = {"class": "goldfish", "truncation": 0.5}
     effect = biggan_client.get(f"{BASE}/3/effect", params=params).json()
     assert effect["query_grid"] == 16 and len(effect["values"]) == 256

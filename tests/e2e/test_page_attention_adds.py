@@ -67,8 +67,6 @@ def test_what_attention_adds_equals_the_api_and_leaves_gamma_unchanged(
 ) -> None:
     seed = 7
     before = gammas(server_url)
-    models = httpx.get(f"{server_url}/api/models").json()["models"][0]
-    effect_means = {layer["name"]: layer["attention_effect_mean"] for layer in models["layers"]}
     base = f"{server_url}/api/models/tiny/samples/{seed}"
     lut = np.asarray(httpx.get(f"{server_url}/api/colormaps/magma").json()["lut"], dtype=np.uint8)
 
@@ -77,6 +75,7 @@ def test_what_attention_adds_equals_the_api_and_leaves_gamma_unchanged(
     assert page.locator(".adds-layer").count() == 0, "nothing is fetched while the panel is closed"
     open_by_keyboard(page)
     page.wait_for_selector(f'#adds-layers[data-seed="{seed}"]')
+    effect_means = httpx.get(f"{server_url}/api/models/tiny/effect-means").json()["layers"]
 
     for name in LAYERS:
         section = f'.adds-layer[data-layer="{name}"][data-seed="{seed}"]'
