@@ -134,27 +134,41 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError, load_checkpoint
     from models.data import load_emoji
-    from models.quality import QualityMeter, evaluate_generator, format_report, load_or_train_classifier
+    from models.quality import (
+        QualityMeter,
+        evaluate_generator,
+        format_report,
+        format_targets,
+        load_or_train_classifier,
+    )
 
     try:
         checkpoints = [load_checkpoint(path) for path in args.checkpoints]
+        baseline = None if args.baseline is None else load_checkpoint(args.baseline)
     except CheckpointError as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     dataset = load_emoji()
     meter = QualityMeter(dataset, *load_or_train_classifier(dataset))
+    baseline_frechet = None
+    if baseline is not None:
+        baseline_frechet = evaluate_generator(baseline.generator, meter, args.samples).frechet
+        print(f"baseline     {baseline.path}: Fréchet distance {baseline_frechet:.2f}\n")
     for index, loaded in enumerate(checkpoints):
         if index:
             print()
         print(f"checkpoint   {loaded.path}")
-        print(format_report(evaluate_generator(loaded.generator, meter, args.samples)))
+        report = evaluate_generator(loaded.generator, meter, args.samples)
+        print(format_report(report))
+        print()
+        print(format_targets(report, baseline_frechet))
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
     from app.settings import Settings
     from models.checkpoint import CheckpointError
-    from models.metrics import attention_statistics, format_statistics, save_sample_grid
+    from models.metrics import attention_statistics, format_attention_targets, format_statistics, save_sample_grid
     from models.registry import load
 
     try:
@@ -164,6 +178,9 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_statistics(model, statistics))
+    if statistics:
+        print()
+        print(format_attention_targets(statistics[-1]))
     if args.grid is not None:
         save_sample_grid(model, args.grid)
         print(f"\n8×8 grid of seeds 0–63 written to {args.grid}")
@@ -243,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="one or more model files")
     evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1")
+    evaluate.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a model file to measure the 'at most 1/3 of its distance' target against",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     inspect = commands.add_parser(

@@ -33,7 +33,16 @@ from models.geometry import cell_centres
 from models.imaging import image_grid
 from models.registry import LoadedModel
 
-__all__ = ["LayerStatistics", "attention_statistics", "format_statistics", "save_sample_grid"]
+__all__ = [
+    "LayerStatistics",
+    "attention_statistics",
+    "format_attention_targets",
+    "format_statistics",
+    "save_sample_grid",
+]
+
+MIN_OBJECT_SHARE_RATIO = 1.0  # the default model's last layer: queries on the object look at the object
+MAX_RING_MASS_RATIO = 2.0  # and the border ring gets at most twice its share
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,23 @@ def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> 
             f"{stat.attention_effect:.4f} |"
         )
     return "\n".join(lines)
+
+
+def format_attention_targets(last: LayerStatistics) -> str:
+    """The default model's attention targets, checked on its last layer."""
+    share, ring = last.object_share_ratio, last.ring_mass_ratio
+    if math.isnan(share):
+        share_verdict = "no query cell on an object in these samples"
+    else:
+        share_verdict = "met" if share >= MIN_OBJECT_SHARE_RATIO else f"missed by {MIN_OBJECT_SHARE_RATIO - share:.2f}"
+    ring_verdict = "met" if ring <= MAX_RING_MASS_RATIO else f"missed by {ring - MAX_RING_MASS_RATIO:.2f}"
+    return "\n".join(
+        [
+            f"targets ({last.name}, the last layer)",
+            f"- object share ratio at least {MIN_OBJECT_SHARE_RATIO:.1f}: {share:.2f}, {share_verdict}",
+            f"- ring mass ratio at most {MAX_RING_MASS_RATIO:.1f}: {ring:.2f}, {ring_verdict}",
+        ]
+    )
 
 
 @torch.inference_mode()

@@ -37,6 +37,7 @@ __all__ = [
     "QualityReport",
     "evaluate_generator",
     "format_report",
+    "format_targets",
     "frechet_distance",
     "kernel_distance",
     "load_or_train_classifier",
@@ -299,4 +300,26 @@ def format_report(report: QualityReport) -> str:
     ]
     for name, share in report.category_mix.items():
         lines.append(f"| {name} | {share:.1%} | {report.real_category_mix[name]:.1%} |")
+    return "\n".join(lines)
+
+
+def _verdict(value: float, bound: float) -> str:
+    return "met" if value <= bound else f"missed by {value - bound:.2f}"
+
+
+def format_targets(report: QualityReport, baseline_frechet: float | None = None) -> str:
+    """The default model's quality targets against this report: below the blur, and at most a third of a baseline."""
+    lines = [
+        "targets",
+        f"- Fréchet distance below the σ = 2 px blur's: {report.frechet:.2f} vs {report.blur_frechet:.2f}, "
+        + _verdict(report.frechet, report.blur_frechet),
+    ]
+    if baseline_frechet is None:
+        lines.append("- Fréchet distance at most 1/3 of a baseline's: give --baseline CHECKPOINT")
+    else:
+        third = baseline_frechet / 3
+        lines.append(
+            f"- Fréchet distance at most 1/3 of the baseline's: {report.frechet:.2f} vs {baseline_frechet:.2f} / 3 = "
+            f"{third:.2f}, " + _verdict(report.frechet, third)
+        )
     return "\n".join(lines)

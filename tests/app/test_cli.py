@@ -57,6 +57,14 @@ def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys
     attn2 = [cell.strip() for cell in rows[1].split("|")[1:-1]]
     assert attn2[1] == "32×32" and attn2[3] == "-0.7000"
     assert 0.0 < float(attn2[4]) <= 1.0
+    targets = output.split("targets (attn2, the last layer)\n")[1].splitlines()
+    assert (
+        targets[0].startswith("- object share ratio at least 1.0: ")
+        and targets[0].split(": ")[1].split(",")[0] == attn2[7]
+    )
+    assert (
+        targets[1].startswith("- ring mass ratio at most 2.0: ") and targets[1].split(": ")[1].split(",")[0] == attn2[8]
+    )
 
 
 def _served_app(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> object:

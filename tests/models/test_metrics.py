@@ -8,7 +8,9 @@ import torch
 
 from models.checkpoint import LoadedCheckpoint
 from models.metrics import (
+    LayerStatistics,
     attention_statistics,
+    format_attention_targets,
     mean_attention_distance,
     object_share_ratio,
     query_variation,
@@ -77,3 +79,28 @@ def test_statistics_include_the_object_and_ring_measures(generator: Generator) -
     stats = attention_statistics(as_model(generator), seeds=range(2), batch_size=2)
     assert all(s.ring_mass_ratio > 0 for s in stats)
     assert all(math.isnan(s.object_share_ratio) or s.object_share_ratio > 0 for s in stats)
+
+
+def layer_with(object_share: float, ring_mass: float) -> LayerStatistics:
+    return LayerStatistics(
+        name="attn2",
+        query_grid=32,
+        key_grid=16,
+        gamma=-0.1,
+        entropy_fraction=0.8,
+        mean_distance_px=30.0,
+        query_variation=0.3,
+        object_share_ratio=object_share,
+        ring_mass_ratio=ring_mass,
+        attention_effect=0.1,
+        seeds=64,
+    )
+
+
+def test_attention_targets_say_met_or_by_how_much_they_are_missed() -> None:
+    met = format_attention_targets(layer_with(object_share=1.5, ring_mass=0.8)).splitlines()
+    assert met[1].endswith("1.50, met") and met[2].endswith("0.80, met")
+    missed = format_attention_targets(layer_with(object_share=0.86, ring_mass=3.7)).splitlines()
+    assert missed[1].endswith("0.86, missed by 0.14") and missed[2].endswith("3.70, missed by 1.70")
+    blank = format_attention_targets(layer_with(object_share=float("nan"), ring_mass=1.0)).splitlines()
+    assert "no query cell on an object" in blank[1]

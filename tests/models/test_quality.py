@@ -9,6 +9,8 @@ from models.data import EMOJI_CATEGORIES, Dataset, DatasetInfo
 from models.quality import (
     EmojiClassifier,
     QualityMeter,
+    QualityReport,
+    format_targets,
     frechet_distance,
     gaussian_blur,
     kernel_distance,
@@ -123,4 +125,32 @@ def test_evaluate_command_prints_the_scores_beside_the_yardsticks(
     out = capsys.readouterr().out
     for text in ("| generated |", "| real held-out (floor) |", "| real held-out blurred σ = 2 px |", "confidence"):
         assert text in out
+    assert "below the σ = 2 px blur's" in out and "give --baseline CHECKPOINT" in out
+    assert main(["evaluate", str(checkpoint_path), "--samples", "64", "--baseline", str(checkpoint_path)]) == 0
+    out = capsys.readouterr().out
+    baseline = float(out.split("Fréchet distance ")[1].split()[0])
+    assert f"vs {baseline:.2f} / 3 = {baseline / 3:.2f}, missed by" in out  # the same model is never a third of itself
     assert main(["evaluate", str(checkpoint_path.with_name("missing.pt"))]) == 2
+
+
+def report_with(frechet: float, blur_frechet: float) -> QualityReport:
+    return QualityReport(
+        samples=64,
+        frechet=frechet,
+        kernel=0.0,
+        floor_frechet=0.4,
+        floor_kernel=0.0,
+        blur_frechet=blur_frechet,
+        blur_kernel=0.0,
+        mean_confidence=0.5,
+        category_mix={},
+        real_category_mix={},
+        classifier_accuracy=0.8,
+    )
+
+
+def test_targets_say_met_or_by_how_much_they_are_missed() -> None:
+    met = format_targets(report_with(frechet=6.0, blur_frechet=11.0), baseline_frechet=21.0).splitlines()
+    assert met[1].endswith("6.00 vs 11.00, met") and met[2].endswith("21.00 / 3 = 7.00, met")
+    missed = format_targets(report_with(frechet=14.5, blur_frechet=11.0), baseline_frechet=21.0).splitlines()
+    assert missed[1].endswith("missed by 3.50") and missed[2].endswith("missed by 7.50")
