@@ -12,9 +12,18 @@ from enum import Enum
 
 import numpy as np
 
-from app.figure import FigureSpec, PinnedMap
+from app.figure import FigureSpec, PinnedMap, Segment
 from models.geometry import attention_slice, cell_bounds, pixel_to_cell
-from models.reading import LOG_DECADES, Contrast, Scale, column_contrast, row_contrast, scale_slice
+from models.reading import (
+    LOG_DECADES,
+    Contrast,
+    Scale,
+    column_contrast,
+    mask_outline,
+    row_contrast,
+    scale_slice,
+    top_mass_mask,
+)
 
 __all__ = ["CONTRAST_FORMULAS", "CONTRAST_LABELS", "FigureContrast", "FigureView", "contrast_slice", "figure_spec"]
 
@@ -75,6 +84,7 @@ class FigureView:
     contrast: FigureContrast
     colormap: str
     notes: tuple[str, ...] = ()  # extra caption lines, e.g. the class of a conditional sample
+    mass: float = 0.0  # percent: outline each pin's top-mass set on the sample; 0 = none
 
 
 def _pinned_values(matrix: np.ndarray, pin: tuple[int, int], view: FigureView, image_size: int) -> np.ndarray:
@@ -85,6 +95,13 @@ def _pinned_values(matrix: np.ndarray, pin: tuple[int, int], view: FigureView, i
     mode = Contrast(view.contrast.value)
     values, _ = contrast_slice(matrix, x, y, view.direction, mode, image_size, view.query_grid, view.key_grid)
     return values
+
+
+def _top_mass_outline(matrix: np.ndarray, pin: tuple[int, int], view: FigureView, image_size: int) -> list[Segment]:
+    """The boundary of the smallest set of cells holding `view.mass` % of the pin's attention, in output pixels."""
+    x, y = pin
+    values, _ = attention_slice(matrix, x, y, view.direction, image_size, view.query_grid, view.key_grid)
+    return mask_outline(top_mass_mask(values, view.mass), cell_size=image_size / values.shape[0])
 
 
 def _range(low: float, high: float) -> tuple[float, float]:
@@ -121,10 +138,13 @@ def figure_spec(image: np.ndarray, matrix: np.ndarray, pins: Sequence[tuple[int,
         label, scale_name = CONTRAST_LABELS[mode], f"contrast {mode.value}"
         notes.append(CONTRAST_FORMULAS[view.direction, mode])
     low, high = _range(low, high)
+    if view.mass > 0:
+        notes.append(f"outlined on the sample: the smallest set of cells holding {view.mass:g} % of each pin's map")
     pinned = []
     for (x, y), values in zip(pins, maps, strict=True):
         row, col, _ = pixel_to_cell(x, y, image_size, marker_grid)
-        pinned.append(PinnedMap(x, y, values, cell_bounds(row, col, image_size, marker_grid)))
+        outline = _top_mass_outline(matrix, (x, y), view, image_size) if view.mass > 0 else []
+        pinned.append(PinnedMap(x, y, values, cell_bounds(row, col, image_size, marker_grid), outline))
     return FigureSpec(
         image=image,
         pins=pinned,

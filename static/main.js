@@ -416,6 +416,7 @@ export async function start(root) {
       layer: state.layer, direction: state.direction, scale: state.scale, colormap: state.colormap, contrast: state.contrast,
       pins: state.pins.length ? state.pins.map((pin) => `${pin.x},${pin.y}`).join(";") : `${state.x},${state.y}`,
     };
+    if (state.mass > 0) params.mass = state.mass;
     if (format === "png") Object.assign(params, { width, height: Math.round(width / 2) });
     const url = api.figureUrl(state, format, params);
     ui["save-figure"].dataset.href = url;

@@ -261,6 +261,15 @@ async def get_figure_spec(
             "the sample's average row, as in contrast.f32, replacing the scale; the formula goes in the caption"
         ),
     ] = FigureContrast.none,
+    mass: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=100,
+            description="percent: outline on the sample, in each pin's colour, the smallest set of cells holding "
+            "this share of the pin's attention (as the page's top mass %); 0 = no outline",
+        ),
+    ] = 0.0,
 ) -> FigureSpec:
     view = resolve_layer(service, layer)
     colormap_lut(colormap)
@@ -275,6 +284,7 @@ async def get_figure_spec(
         contrast=contrast,
         colormap=colormap,
         notes=_caption_notes(sample, service),
+        mass=mass,
     )
     return await asyncio.to_thread(figure_spec, sample.image, sample.attention[view.name], pins, figure_view)
 

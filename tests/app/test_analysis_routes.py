@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,22 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app import render
+from app.views import FigureContrast, FigureView, figure_spec
 from models.analysis import attention_effect, pixel_difference
 from models.capture import count_forward_hooks
 from models.checkpoint import load_checkpoint
+from models.geometry import attention_slice
 from models.imaging import to_uint8
-from models.reading import Contrast, average_row, column_contrast, contrast, row_contrast
+from models.reading import (
+    Contrast,
+    Scale,
+    average_row,
+    column_contrast,
+    contrast,
+    mask_outline,
+    row_contrast,
+    top_mass_mask,
+)
 from models.sagan import Generator, sample_latents
 
 BASE = "/api/models/tiny/samples"
@@ -172,6 +184,37 @@ def test_figure_svg_carries_the_caption(client: TestClient) -> None:
     for part in ("model tiny", "layer attn1", "seed 5", "direction column", "scale log", "(10, 50)", "(32, 8)"):
         assert part in text, part
     assert "log10(attention / uniform)" in text
+
+
+def test_figure_outlines_each_pins_top_mass_set_and_says_so(client: TestClient) -> None:
+    service = client.app.state.models["tiny"]
+    pins = [(10, 50), (32, 8)]
+    sample = service.sample(5)
+    view = FigureView(
+        model="tiny",
+        layer="attn2",
+        seed=5,
+        query_grid=32,
+        key_grid=32,
+        direction="row",
+        scale=Scale.relative,
+        contrast=FigureContrast.none,
+        colormap="viridis",
+        mass=50.0,
+    )
+    spec = figure_spec(sample.image, sample.attention["attn2"], pins, view)
+    for (x, y), pin in zip(pins, spec.pins, strict=True):
+        values, _ = attention_slice(sample.attention["attn2"], x, y, "row", 64, 32, 32)
+        assert list(pin.outline) == mask_outline(top_mass_mask(values, 50.0), cell_size=2.0)
+        assert pin.outline
+    assert not any(
+        pin.outline for pin in figure_spec(sample.image, sample.attention["attn2"], pins, replace(view, mass=0)).pins
+    )
+
+    params = {"seed": 5, "pins": "10,50;32,8", "mass": 50}
+    text = "".join(ET.fromstring(client.get(f"{FIGURE}.svg", params=params).content).itertext())
+    assert "holding 50 % of each pin's map" in text
+    assert client.get(f"{FIGURE}.svg", params={**params, "mass": 101}).status_code == 422
 
 
 def test_figure_with_a_contrast_names_its_formula(client: TestClient) -> None:

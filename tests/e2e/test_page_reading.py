@@ -110,7 +110,9 @@ def test_contrast_divides_by_the_average_row_and_names_the_formula(page, server_
     expected = lut[np.floor(np.clip(ratio / ratio.max(), 0, 1) * 255 + 0.5).astype(int)].reshape(32, 32, 3)
     difference = np.abs(canvas_pixels(page, "#heatmap").astype(int) - expected.astype(int))
     assert np.median(difference.max(axis=2)) <= 6
-    listed = [int(index) for index in page.eval_on_selector_all("#top-cells li", "items => items.map(i => i.dataset.index)")]
+    listed = [
+        int(index) for index in page.eval_on_selector_all("#top-cells li", "items => items.map(i => i.dataset.index)")
+    ]
     top_ratios = np.sort(ratio)[::-1][: len(listed)]
     assert ratio[listed] == pytest.approx(top_ratios, rel=0.05), "top cells rank by the contrast shown"
     page.select_option("#contrast", "difference")
@@ -159,6 +161,18 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
     text = "".join(svg.itertext())
     assert "seed 11" in text and "attn2" in text, text[:300]
     assert "width" not in parse_qs(urlparse(page.get_attribute("#save-figure", "data-href")).query)
+    assert "mass" not in parse_qs(urlparse(page.get_attribute("#save-figure", "data-href")).query)
+
+    page.fill("#mass", "50")
+    page.dispatch_event("#mass", "change")
+    with page.expect_download() as download:
+        page.click("#save-figure")
+    page.wait_for_function(
+        "new URL(document.getElementById('save-figure').dataset.href, location).searchParams.get('mass') === '50'"
+    )
+    assert "holding 50 % of each pin's map" in "".join(
+        ElementTree.fromstring(Path(download.value.path()).read_bytes()).itertext()
+    )
     context.close()
 
 
