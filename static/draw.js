@@ -67,20 +67,27 @@ export function placeMarker(marker, cell) {
   marker.hidden = false;
 }
 
-// The readout's texts for one painted map.
+// The readout's texts for one painted map. `stats.approximate`: the values come from the 8-bit hover data
+// (each within its slice's maximum / 510), so they are marked ≈.
 export function readoutTexts(state, layer, cell, stats, imageSize) {
   const perCell = pixelsPerCell(imageSize, cell.grid);
-  const gridName = state.direction === "row" ? "query" : "key";
+  const [gridName, otherName, otherGrid] = state.direction === "row"
+    ? ["query", "key", layer.key_grid] : ["key", "query", layer.query_grid];
   const x0 = cell.col * perCell;
   const y0 = cell.row * perCell;
+  const otherPerCell = pixelsPerCell(imageSize, otherGrid);
+  const otherCells = otherGrid === cell.grid ? "" : `; ${otherPerCell}×${otherPerCell} per ${otherName} cell`;
+  const about = stats.approximate ? "≈" : "";
+  const source = stats.approximate ? " (8-bit hover data)" : "";
+  const numbers = `sum ${about}${stats.total.toFixed(3)}, max ${about}${stats.peak.toExponential(3)}`;
   return {
     pixel: `(x ${state.x}, y ${state.y}) of ${imageSize}×${imageSize}`,
     cell: `row ${cell.row}, col ${cell.col}, index ${cell.index} on the ${cell.grid}×${cell.grid} ${gridName} grid`,
-    mapping: `${perCell}×${perCell} pixels per cell: x ${x0}–${x0 + perCell - 1}, y ${y0}–${y0 + perCell - 1}`,
+    mapping: `${perCell}×${perCell} pixels per ${gridName} cell: x ${x0}–${x0 + perCell - 1}, y ${y0}–${y0 + perCell - 1}${otherCells}`,
     gamma: `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.01 ? " (near 0: this layer barely uses attention)" : ""}`,
     stats: state.direction === "row"
-      ? `row over ${layer.key_grid}×${layer.key_grid} keys, sum ${stats.total.toFixed(3)}, max ${stats.peak.toExponential(3)}`
-      : `column over ${layer.query_grid}×${layer.query_grid} queries, sum ${stats.total.toFixed(3)} (columns need not sum to 1), max ${stats.peak.toExponential(3)}`,
+      ? `row over ${layer.key_grid}×${layer.key_grid} keys, ${numbers}${source}`
+      : `column over ${layer.query_grid}×${layer.query_grid} queries, ${numbers} (columns need not sum to 1)${source}`,
     caption: state.direction === "row"
       ? `Where pixel (${state.x}, ${state.y}) looks · ${layer.name}, key grid ${layer.key_grid}×${layer.key_grid}`
       : `What looks at pixel (${state.x}, ${state.y}) · ${layer.name}, query grid ${layer.query_grid}×${layer.query_grid}`,

@@ -111,7 +111,9 @@ export async function start(root) {
   }
 
   function showReadout(layer, slice, scaled, wanted) {
-    const stats = { peak: maxOf(slice.values), total: slice.values.reduce((a, b) => a + b, 0) };
+    const stats = {
+      peak: maxOf(slice.values), total: slice.values.reduce((a, b) => a + b, 0), approximate: Boolean(slice.compact),
+    };
     const texts = readoutTexts(wanted, layer, slice.cell, stats, imageSize);
     for (const key of ["pixel", "cell", "mapping", "gamma", "stats"]) ui[`readout-${key}`].textContent = texts[key];
     const mode = preview ? "Preview (click to lock): " : "";

@@ -86,6 +86,9 @@ def test_the_first_map_needs_one_slice_and_hover_data_follows(
     page.goto(f"{biggan_url}/?seed=11&class=7")
     page.wait_for_selector('#heatmap[data-painted][data-source="slice"]')
     assert any("/samples/11/slice.f32" in url for url in requests)
+    assert "≈" not in page.inner_text("#readout-stats"), "the first map's numbers are exact float32"
+    # 16×16 queries over 8×8 pooled keys on a 32 px image: each grid has its own cell size
+    assert page.inner_text("#readout-mapping").endswith("2×2 pixels per query cell: x 16–17, y 16–17; 4×4 per key cell")
     assert not any("attention.f32" in url or "attention.npy" in url for url in requests)
 
     assert len(held) == 1 and "direction=row" in held[0].request.url
@@ -95,6 +98,7 @@ def test_the_first_map_needs_one_slice_and_hover_data_follows(
     page.wait_for_timeout(300)
     click_pixel(page, 30, 1, IMAGE_SIZE)
     page.wait_for_selector('#heatmap[data-x="30"][data-y="1"][data-source="compact"]')
+    assert "sum ≈" in page.inner_text("#readout-stats") and "8-bit hover data" in page.inner_text("#readout-stats")
     expected = heatmap_png(biggan_url, MODEL, 11, x=30, y=1, direction="row", **{"class": 7, "truncation": 0.4})
     np.testing.assert_array_equal(canvas_pixels(page, "#heatmap"), expected)
     assert not any("attention.f32" in url or "attention.npy" in url for url in requests)
