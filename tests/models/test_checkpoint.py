@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,26 @@ def test_round_trip_keeps_config_metadata_and_outputs(
     z = sample_latents([9], tiny_config.z_dim)
     with torch.no_grad():
         torch.testing.assert_close(loaded.generator(z), generator(z))
+
+
+def test_an_older_checkpoint_without_the_newer_config_keys_loads_as_the_reference_layout(
+    tmp_path: Path, tiny_config: SAGANConfig
+) -> None:
+    """Files saved before `attn_key_pool` and `g_blocks` existed (e.g. the first default model) still load."""
+    reference_layout = replace(tiny_config, attn_key_pool=1, g_blocks="transposed")
+    torch.manual_seed(3)
+    model = Generator(reference_layout).eval()
+    older_config = {
+        key: value for key, value in reference_layout.to_dict().items() if key not in ("attn_key_pool", "g_blocks")
+    }
+    path = tmp_path / "older.pt"
+    torch.save(_payload(reference_layout, model, config=older_config), path)
+
+    loaded = load_checkpoint(path)
+    assert loaded.config == reference_layout
+    z = sample_latents([4, 5], reference_layout.z_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.generator(z), model(z), rtol=0, atol=0)
 
 
 def _payload(architecture: SAGANConfig, model: Generator, **overrides: object) -> dict[str, object]:
