@@ -108,6 +108,7 @@ def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:
                     "pins",
                     "scale",
                     "contrast",
+                    "mass",
                     "width",
                     "height",
                 }, (path, parameter["name"])

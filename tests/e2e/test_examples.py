@@ -48,4 +48,6 @@ def test_the_rest_example_runs_against_the_default_server(
     code = (EXAMPLES / "rest_client.py").read_text(encoding="utf-8")
     with start_server(None) as url:
         output = run_example(code.replace("http://127.0.0.1:8000", url), tmp_path)
-    assert "'index': 650" in output and output.rstrip().endswith("32 (256, 256)")  # 32 rows of the 32×32 key grid
+    # attn2: query cell 650 of the 32×32 grid, a row of 16 rows on the pooled 16×16 key grid;
+    # attn1: 256 queries (16×16) over 64 pooled keys (8×8)
+    assert "'index': 650" in output and output.rstrip().endswith("16 (256, 64)")
