@@ -178,7 +178,7 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_statistics(model, statistics))
-    if statistics:
+    if statistics and str(model.training.get("data", "")).startswith("emoji"):
         print()
         print(format_attention_targets(statistics[-1]))
     if args.grid is not None:

@@ -101,6 +101,8 @@ def _top_mass_outline(matrix: np.ndarray, pin: tuple[int, int], view: FigureView
     """The boundary of the smallest set of cells holding `view.mass` % of the pin's attention, in output pixels."""
     x, y = pin
     values, _ = attention_slice(matrix, x, y, view.direction, image_size, view.query_grid, view.key_grid)
+    if not values.sum() > 0:  # a column nobody looks at has no mass to outline
+        return []
     return mask_outline(top_mass_mask(values, view.mass), cell_size=image_size / values.shape[0])
 
 
@@ -139,7 +141,9 @@ def figure_spec(image: np.ndarray, matrix: np.ndarray, pins: Sequence[tuple[int,
         notes.append(CONTRAST_FORMULAS[view.direction, mode])
     low, high = _range(low, high)
     if view.mass > 0:
-        notes.append(f"outlined on the sample: the smallest set of cells holding {view.mass:g} % of each pin's map")
+        notes.append(
+            f"outlined on the sample: the smallest set of cells holding {view.mass:g} % of each pin's attention"
+        )
     pinned = []
     for (x, y), values in zip(pins, maps, strict=True):
         row, col, _ = pixel_to_cell(x, y, image_size, marker_grid)

@@ -303,8 +303,9 @@ def format_report(report: QualityReport) -> str:
     return "\n".join(lines)
 
 
-def _verdict(value: float, bound: float) -> str:
-    return "met" if value <= bound else f"missed by {value - bound:.2f}"
+def _verdict(value: float, bound: float, strictly_below: bool = False) -> str:
+    met = value < bound if strictly_below else value <= bound
+    return "met" if met else f"missed by {value - bound:.2f}"
 
 
 def format_targets(report: QualityReport, baseline_frechet: float | None = None) -> str:
@@ -312,7 +313,7 @@ def format_targets(report: QualityReport, baseline_frechet: float | None = None)
     lines = [
         "targets",
         f"- Fréchet distance below the σ = 2 px blur's: {report.frechet:.2f} vs {report.blur_frechet:.2f}, "
-        + _verdict(report.frechet, report.blur_frechet),
+        + _verdict(report.frechet, report.blur_frechet, strictly_below=True),
     ]
     if baseline_frechet is None:
         lines.append("- Fréchet distance at most 1/3 of a baseline's: give --baseline CHECKPOINT")

@@ -1,7 +1,7 @@
 """The README's exported figure, made by the page itself: `.venv/bin/python -m scripts.figure OUT.png [URL]`.
 
 Opens the explorer in Chromium at URL (default http://127.0.0.1:8000, a running server with the shipped
-model), clicks each query pixel of PINS on seed 14 and pins it, then clicks "save figure" (PNG,
+model), clicks each query pixel of PINS on seed SEED and pins it, then clicks "save figure" (PNG,
 WIDTH px wide) and keeps the file the page downloads. Needs Debian's chromium.
 """
 

@@ -58,14 +58,15 @@ export function buildAttentionAdds(ui, api, colormaps, model, current) {
   let blobUrls = [];
   let effectMeans = null;  // measured by the server on first request (16 forward passes), then kept
 
+  // Independent of the figures: a failure leaves the headings without a mean and the panel as it is.
   async function fillEffectMeans(sections, signal) {
-    effectMeans ??= api.effectMeans().catch((error) => {
+    effectMeans ??= api.effectMeans().catch(() => {
       effectMeans = null;
-      throw error;
+      return null;
     });
-    const { layers } = await effectMeans;
-    if (signal.aborted) return;
-    for (const { layer, parts } of sections) showEffectMean(parts.heading, layer, layers[layer.name]);
+    const means = await effectMeans;
+    if (!means || signal.aborted) return;
+    for (const { layer, parts } of sections) showEffectMean(parts.heading, layer, means.layers[layer.name]);
   }
 
   function clear() {
@@ -118,10 +119,9 @@ export function buildAttentionAdds(ui, api, colormaps, model, current) {
     ui["adds-layers"].replaceChildren(...sections.map(({ parts }) => parts.section));
     ui["adds-status"].textContent = `Regenerating seed ${seed} without each layer's attention…`;
     try {
-      await Promise.all([
-        ...sections.map(({ layer, parts }) => fillLayer(layer, parts, state, state.colormap, signal)),
-        fillEffectMeans(sections, signal),
-      ]);
+      const figures = Promise.all(sections.map(({ layer, parts }) => fillLayer(layer, parts, state, state.colormap, signal)));
+      fillEffectMeans(sections, signal);  // asked after the figures, so the generation thread makes those first
+      await figures;
       if (signal.aborted) return;
       ui["adds-layers"].dataset.seed = seed;
       ui["adds-status"].textContent = "";

@@ -117,10 +117,10 @@ async def effect(request: Request, service: ModelDep, sample: SampleDep, layer: 
 
 
 class EffectMeans(BaseModel):
-    seeds: list[int]
-    class_index: int | None = Field(serialization_alias="class")
-    truncation: float | None
-    layers: dict[str, float]
+    seeds: list[int] = Field(description="the seeds averaged over")
+    class_index: int | None = Field(serialization_alias="class", description="their class (conditional models)")
+    truncation: float | None = Field(description="their truncation (models with one)")
+    layers: dict[str, float] = Field(description="layer name → mean ‖γ·o‖ / ‖x‖ over every query cell of the seeds")
     formula: str
 
 

@@ -213,8 +213,17 @@ def test_figure_outlines_each_pins_top_mass_set_and_says_so(client: TestClient) 
 
     params = {"seed": 5, "pins": "10,50;32,8", "mass": 50}
     text = "".join(ET.fromstring(client.get(f"{FIGURE}.svg", params=params).content).itertext())
-    assert "holding 50 % of each pin's map" in text
+    assert "holding 50 % of each pin's attention" in text
     assert client.get(f"{FIGURE}.svg", params={**params, "mass": 101}).status_code == 422
+
+
+def test_a_column_nobody_looks_at_gets_no_outline_rather_than_an_error() -> None:
+    matrix = np.full((1024, 1024), 1 / 1024, dtype=np.float32)
+    matrix[:, 0] = 0.0  # key cell 0: no query looks at it
+    view = FigureView("tiny", "attn2", 5, 32, 32, "column", Scale.relative, FigureContrast.none, "viridis", mass=50.0)
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    spec = figure_spec(image, matrix, [(0, 0), (40, 40)], view)
+    assert list(spec.pins[0].outline) == [] and spec.pins[1].outline
 
 
 def test_figure_with_a_contrast_names_its_formula(client: TestClient) -> None:

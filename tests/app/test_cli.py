@@ -12,6 +12,7 @@ from PIL import Image
 from app.cli import main
 from app.main import NoTrainedModelError, load_default
 from app.settings import Settings
+from models.checkpoint import load_checkpoint, save_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,8 +49,14 @@ def test_a_list_setting_that_is_not_json_stops_serve_with_one_line(
 
 
 def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(checkpoint_path), "--seeds", "3"]) == 0
+    assert "targets" not in capsys.readouterr().out, "the emoji targets are not printed for other data"
+    loaded = load_checkpoint(checkpoint_path)
+    emoji_model = tmp_path / "emoji.pt"
+    training = {**loaded.training, "data": "emoji: a test set"}
+    save_checkpoint(emoji_model, loaded.config, loaded.generator, loaded.discriminator, training)
     grid = tmp_path / "grid.png"
-    assert main(["inspect", str(checkpoint_path), "--seeds", "3", "--grid", str(grid)]) == 0
+    assert main(["inspect", str(emoji_model), "--seeds", "3", "--grid", str(grid)]) == 0
     assert Image.open(grid).size == (8 * 66 + 2, 8 * 66 + 2)
     output = capsys.readouterr().out
     rows = [line for line in output.splitlines() if line.startswith("| attn")]

@@ -170,7 +170,7 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
     page.wait_for_function(
         "new URL(document.getElementById('save-figure').dataset.href, location).searchParams.get('mass') === '50'"
     )
-    assert "holding 50 % of each pin's map" in "".join(
+    assert "holding 50 % of each pin's attention" in "".join(
         ElementTree.fromstring(Path(download.value.path()).read_bytes()).itertext()
     )
     context.close()

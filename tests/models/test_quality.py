@@ -128,8 +128,11 @@ def test_evaluate_command_prints_the_scores_beside_the_yardsticks(
     assert "below the σ = 2 px blur's" in out and "give --baseline CHECKPOINT" in out
     assert main(["evaluate", str(checkpoint_path), "--samples", "64", "--baseline", str(checkpoint_path)]) == 0
     out = capsys.readouterr().out
-    baseline = float(out.split("Fréchet distance ")[1].split()[0])
-    assert f"vs {baseline:.2f} / 3 = {baseline / 3:.2f}, missed by" in out  # the same model is never a third of itself
+    one_third = out.split("at most 1/3 of the baseline's: ")[1].splitlines()[0]
+    own, rest = one_third.split(" vs ")
+    baseline, third = (float(part) for part in rest.split(",")[0].split(" / 3 = "))
+    assert float(own) == pytest.approx(baseline, abs=0.006)  # the same model as its own baseline
+    assert third == pytest.approx(baseline / 3, abs=0.006) and "missed by" in one_third
     assert main(["evaluate", str(checkpoint_path.with_name("missing.pt"))]) == 2
 
 
