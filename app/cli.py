@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
 from models.devices import DEVICE_CHOICES
 from models.sagan import G_BLOCKS
 from models.train import BALANCES, PRECISIONS
@@ -19,16 +16,24 @@ from models.train_options import TrainOptions
 
 __all__ = ["main"]
 
-SETTINGS_ERRORS = (ValidationError, SettingsError)
 HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
 
+def _settings_errors() -> tuple[type[BaseException], ...]:
+    """Imported here, not at the top: `train` runs where only torch and its kin are installed (a GPU machine)."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    return ValidationError, SettingsError
+
+
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, ValidationError):
+    pydantic, pydantic_settings = sys.modules.get("pydantic"), sys.modules.get("pydantic_settings")
+    if pydantic is not None and isinstance(error, pydantic.ValidationError):
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return f"setting {where or '?'} (environment SAGAN_ATTN_{where.upper()}): {first['msg']}"
-    if isinstance(error, SettingsError):
+    if pydantic_settings is not None and isinstance(error, pydantic_settings.SettingsError):
         return f"{error}; list settings take JSON, e.g. SAGAN_ATTN_CORS_ORIGINS='[\"http://localhost:3000\"]'"
     text = " ".join(str(error).split())
     return text[:300] or type(error).__name__
@@ -59,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         chosen = {"checkpoint": args.checkpoint, "model_name": args.model_name, "device": args.device}
         settings = Settings(**{key: value for key, value in chosen.items() if value is not None})
         loaded = load_default(settings)
-    except (CheckpointError, ValueError, *SETTINGS_ERRORS) as error:
+    except (CheckpointError, ValueError, *_settings_errors()) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
@@ -75,7 +80,7 @@ TRAIN_FLAGS = {  # TrainOptions field → what its flag says
     "d_conv_dim": "channel width of D",
     "z_dim": "latent size",
     "attn_key_pool": "1: full N×N attention maps (the reference); 2: keys and values max-pooled 2×2",
-    "g_blocks": "G's up-blocks: 'transposed' (the reference's) or 'residual' (nearest upsampling + 3×3 convs)",
+    "g_blocks": "G's up-blocks: 'residual' (nearest upsampling + 3×3 convs) or 'transposed' (the reference's)",
     "g_lr": "G learning rate",
     "d_lr": "D learning rate",
     "ema_decay": "decay of the exported EMA generator",
@@ -83,6 +88,8 @@ TRAIN_FLAGS = {  # TrainOptions field → what its flag says
     "seed": "seed of every random draw",
     "sample_every": "write a sample grid every N steps",
     "checkpoint_every": "write the resumable state and model.pt every N steps",
+    "checkpoint_minutes": "0: off; else also write them whenever this many minutes have passed",
+    "time_limit_minutes": "0: none; else write them and stop after this many minutes (continue with --resume)",
     "evaluate_every": "0: never; else the quality score (see `evaluate`) every N steps, logged and plotted",
     "evaluate_samples": "samples per quality score during training",
     "precision": "bf16: forward passes under bfloat16 autocast; faster on CPUs with AVX512-BF16 or AMX, slower without",
@@ -94,11 +101,16 @@ TRAIN_SWITCHES = {  # TrainOptions boolean field → the flag that turns it off
     "fused_attention": "--explicit-attention",
     "channels_last": "--contiguous",
 }
+TRAIN_ENABLES = {  # TrainOptions boolean field (off by default) → the flag that turns it on
+    "conditional": "the emoji categories as classes: conditional batch norm in G, a projection discriminator",
+    "keep_checkpoints": "keep every exported model as <out>/checkpoints/step_N.pt",
+}
 
 
 def given_train_options(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainOptions fields that this command line sets explicitly."""
-    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *TRAIN_SWITCHES] if hasattr(args, name)}
+    names = [*TRAIN_FLAGS, *TRAIN_SWITCHES, *TRAIN_ENABLES]
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if hasattr(args, "conv_dim"):
         given.setdefault("g_conv_dim", args.conv_dim)
         given.setdefault("d_conv_dim", args.conv_dim)
@@ -158,7 +170,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if index:
             print()
         print(f"checkpoint   {loaded.path}")
-        report = evaluate_generator(loaded.generator, meter, args.samples)
+        report = evaluate_generator(loaded.generator, meter, args.samples, args.per_class_samples)
         print(format_report(report))
         print()
         print(format_targets(report, baseline_frechet))
@@ -174,7 +186,7 @@ def _inspect(args: argparse.Namespace) -> int:
     try:
         model = load(args.checkpoint or Settings().checkpoint)
         statistics = attention_statistics(model, seeds=range(args.seeds))
-    except (CheckpointError, ValueError, *SETTINGS_ERRORS) as error:
+    except (CheckpointError, ValueError, *_settings_errors()) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_statistics(model, statistics))
@@ -250,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             help=f"turn off {name.replace('_', ' ')} (default: on)",
         )
+    for name, text in TRAIN_ENABLES.items():
+        train.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action="store_const",
+            const=True,
+            default=argparse.SUPPRESS,
+            help=f"{text} (default: off)",
+        )
     train.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt with its options")
     train.set_defaults(handler=_train)
 
@@ -260,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="one or more model files")
     evaluate.add_argument("--samples", type=positive_int, default=1536, help="samples of seeds 0..N-1")
+    evaluate.add_argument(
+        "--per-class-samples",
+        type=positive_int,
+        default=256,
+        help="a class-conditional model: samples of each class, scored against that class's real images",
+    )
     evaluate.add_argument(
         "--baseline",
         type=Path,

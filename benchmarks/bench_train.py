@@ -19,10 +19,14 @@ import time
 
 import torch
 
+from models.data import EMOJI_CATEGORIES
 from models.train import build_models, model_config, train_step
 from models.train_options import TrainOptions
 
-REFERENCE = TrainOptions(attn_key_pool=1, shared_forward=False, fused_attention=False, channels_last=False)
+REFERENCE = TrainOptions(
+    attn_key_pool=1, shared_forward=False, fused_attention=False, channels_last=False, g_blocks="transposed"
+)
+FAST_STEP = TrainOptions(g_blocks="transposed")
 CONFIGURATIONS = {
     "reference recipe (full N×N keys, two G forwards)": REFERENCE,
     "+ fused attention in training": dataclasses.replace(REFERENCE, fused_attention=True),
@@ -31,9 +35,10 @@ CONFIGURATIONS = {
     "+ pooled + channels_last + fused": dataclasses.replace(
         REFERENCE, attn_key_pool=2, channels_last=True, fused_attention=True
     ),
-    "default: pooled + channels_last + fused + one G forward": TrainOptions(),
-    "default with residual G blocks": TrainOptions(g_blocks="residual"),
-    "default with G twice as wide (64)": TrainOptions(g_conv_dim=64),
+    "fast step: pooled + channels_last + fused + one G forward": FAST_STEP,
+    "fast step with G twice as wide (64)": dataclasses.replace(FAST_STEP, g_conv_dim=64),
+    "default (the shipped recipe): fast step + residual G blocks": TrainOptions(),
+    "default + class-conditional (cBN in G, projection D)": TrainOptions(conditional=True),
 }
 
 
@@ -44,13 +49,14 @@ class Subject:
         self.models = build_models(model_config(options), options, torch.device("cpu"))
         memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
         self.real = (torch.rand(batch_size, 3, 64, 64) * 2 - 1).contiguous(memory_format=memory_format)
+        self.classes = torch.arange(batch_size) % len(EMOJI_CATEGORIES) if options.conditional else None
         self.rng = torch.Generator().manual_seed(0)
         self.times: list[float] = []
 
     def run(self, steps: int, record: bool) -> None:
         for _ in range(steps):
             start = time.perf_counter()
-            train_step(self.models, self.real, self.rng, self.options)
+            train_step(self.models, self.real, self.rng, self.options, self.classes)
             if record:
                 self.times.append(time.perf_counter() - start)
 

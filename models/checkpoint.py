@@ -6,6 +6,7 @@
       "generator": state_dict,
       "discriminator": state_dict or None,
       "training": {"steps", "data", "licence", "attribution"},
+      "classes": [class names in index order] (class-conditional models only),
     }
 
 `load_checkpoint` also accepts the reference implementation's `{step}_G.pth` state dicts. Every
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ class LoadedCheckpoint:
     discriminator: Discriminator | None
     training: dict[str, Any] = field(default_factory=dict)
     source_format: str = CHECKPOINT_FORMAT
+    class_names: tuple[str, ...] | None = None  # index order; None for an unconditional model
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -56,7 +59,10 @@ def save_checkpoint(
     generator: Generator,
     discriminator: Discriminator | None,
     training: dict[str, Any],
+    class_names: Sequence[str] | None = None,
 ) -> None:
+    if config.conditional and (class_names is None or len(class_names) != config.num_classes):
+        raise ValueError(f"a model of {config.num_classes} classes needs as many class names")
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
@@ -64,6 +70,8 @@ def save_checkpoint(
         "discriminator": _cpu_state(discriminator) if discriminator is not None else None,
         "training": dict(training),
     }
+    if class_names is not None:
+        payload["classes"] = list(class_names)
     save_atomic(payload, path)
 
 
@@ -101,6 +109,18 @@ def _parse_config(path: Path, raw: Any) -> SAGANConfig:
         return SAGANConfig(**raw)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: wrong architecture: {error}") from None
+
+
+def _parse_class_names(path: Path, raw: Any, config: SAGANConfig) -> tuple[str, ...] | None:
+    if raw is None and not config.conditional:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(name, str) and 0 < len(name) <= 200 for name in raw):
+        raise CheckpointError(f"{path}: a class-conditional model needs 'classes', a list of class names")
+    if len(raw) != config.num_classes:
+        raise CheckpointError(f"{path}: 'classes' names {len(raw)} classes, but the model has {config.num_classes}")
+    if len(set(raw)) != len(raw):
+        raise CheckpointError(f"{path}: 'classes' repeats a name")
+    return tuple(raw)
 
 
 def _describe_mismatch(error: RuntimeError) -> str:
@@ -156,7 +176,10 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
         training = payload.get("training") or {}
         if not isinstance(training, dict):
             raise CheckpointError(f"{path}: 'training' must be a mapping")
-        return LoadedCheckpoint(path, config, generator, discriminator, _plain_metadata(training))
+        class_names = _parse_class_names(path, payload.get("classes"), config)
+        return LoadedCheckpoint(
+            path, config, generator, discriminator, _plain_metadata(training), class_names=class_names
+        )
     if isinstance(payload, dict) and is_reference_state_dict(payload):
         if is_reference_discriminator(payload):
             raise CheckpointError(

@@ -23,11 +23,22 @@ from PIL import Image
 
 from models.files import save_atomic
 
-__all__ = ["EMOJI_CATEGORIES", "EMOJI_SOURCES", "Dataset", "DatasetInfo", "load_dataset", "load_emoji", "load_folder"]
+__all__ = [
+    "EMOJI_CATEGORIES",
+    "EMOJI_SOURCES",
+    "Dataset",
+    "DatasetInfo",
+    "labelled",
+    "load_dataset",
+    "load_emoji",
+    "load_folder",
+    "pack_emoji",
+]
 
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 64
+PACKED_FILE = "emoji-64-v16-labelled.npz"  # what `pack_emoji` writes, read when the cache has no .pt
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 # emoji.json's categories; its tenth, "Component" (skin-tone swatches and hair parts), gets no label.
 EMOJI_CATEGORIES = (
@@ -88,6 +99,14 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def labelled(dataset: Dataset) -> Dataset:
+    """The images that have a category, in their order: what class-conditional training learns from."""
+    keep = dataset.categories != NO_CATEGORY
+    if not keep.any():
+        raise ValueError(f"{dataset.info.name} has no image with a category; class-conditional training needs them")
+    return Dataset(dataset.images[keep], dataset.categories[keep], dataset.emoji_ids[keep], dataset.info)
 
 
 def default_cache_dir() -> Path:
@@ -151,6 +170,11 @@ def load_emoji(cache_dir: Path | None = None) -> Dataset:
     if cache_file.exists():
         cached = torch.load(cache_file, weights_only=True)
         return Dataset(cached["images"], cached["categories"], cached["emoji_ids"], info)
+    packed_file = cache_dir / PACKED_FILE
+    if packed_file.exists():
+        with np.load(packed_file) as packed:
+            arrays = {key: torch.from_numpy(packed[key]) for key in ("images", "categories", "emoji_ids")}
+        return Dataset(arrays["images"], arrays["categories"], arrays["emoji_ids"], info)
     cache_dir.mkdir(parents=True, exist_ok=True)
     images, labels = [], []
     with tempfile.TemporaryDirectory() as workdir:
@@ -176,6 +200,19 @@ def load_emoji(cache_dir: Path | None = None) -> Dataset:
     return dataset
 
 
+def pack_emoji(path: Path) -> None:
+    """The emoji data as one compressed .npz (about 25 MB), for a machine without npm: put it in that
+    machine's cache folder (`SAGAN_ATTN_CACHE`) and `load_emoji` reads it."""
+    dataset = load_emoji()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        images=dataset.images.numpy(),
+        categories=dataset.categories.numpy(),
+        emoji_ids=dataset.emoji_ids.numpy(),
+    )
+
+
 def load_folder(folder: Path) -> Dataset:
     """Every image file under `folder`, composited onto white and resized to 64×64."""
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -198,3 +235,11 @@ def load_dataset(data: str) -> Dataset:
     if not folder.is_dir():
         raise ValueError(f"--data must be 'emoji' or a folder of images; {data!r} is neither")
     return load_folder(folder)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "pack":
+        sys.exit("usage: python -m models.data pack FILE.npz")
+    pack_emoji(Path(sys.argv[2]))

@@ -27,7 +27,7 @@ def plot_training(history: list[dict[str, float]], quality: list[dict[str, float
     for key in ("d_loss", "g_loss"):
         smooth = _smooth(np.array([entry[key] for entry in history]), window)
         loss_axis.plot(steps[len(steps) - len(smooth) :], smooth, label=key)
-    loss_axis.set_ylabel(f"hinge loss (mean of {window})")
+    loss_axis.set_ylabel(f"hinge loss (mean of {window})" if len(history) >= window else "hinge loss")
     loss_axis.legend()
     for key in [k for k in history[-1] if k.startswith("gamma_")]:
         gamma_axis.plot(steps, [entry.get(key, 0.0) for entry in history], label=key)

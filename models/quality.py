@@ -16,6 +16,7 @@ blurred with a Gaussian of σ = 2 px.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from models.sagan import sample_latents
 __all__ = [
     "CLASSIFIER_FILE",
     "EmojiClassifier",
+    "ClassReport",
     "QualityReport",
     "evaluate_generator",
     "format_report",
@@ -211,6 +213,17 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
+class ClassReport:
+    """One class of a conditional generator: its samples against the reference images of that class."""
+
+    name: str
+    samples: int
+    reference_images: int
+    frechet: float  # against this class's reference images; biased upwards at small N, compare at equal N only
+    agreement: float  # share of the samples that the classifier puts in the class they were drawn for
+
+
+@dataclass(frozen=True)
 class QualityReport:
     samples: int
     frechet: float
@@ -223,6 +236,7 @@ class QualityReport:
     category_mix: dict[str, float]  # share of samples the classifier puts in each category
     real_category_mix: dict[str, float]
     classifier_accuracy: float  # held-out accuracy of the classifier
+    per_class: tuple[ClassReport, ...] = ()  # a class-conditional generator's scores class by class
 
 
 class QualityMeter:
@@ -232,6 +246,9 @@ class QualityMeter:
         self.classifier = classifier.eval()
         self.accuracy = accuracy
         held_out = held_out_mask(dataset)
+        self.reference_categories = dataset.categories[~held_out]
+        labelled = dataset.categories[dataset.categories != NO_CATEGORY]
+        self.label_mix = torch.bincount(labelled, minlength=len(EMOJI_CATEGORIES)).double() / len(labelled)
         with torch.inference_mode():
             reference_images = to_unit_range(dataset.images[~held_out])
             held_out_images = to_unit_range(dataset.images[held_out])
@@ -248,10 +265,29 @@ class QualityMeter:
         counts = torch.bincount(predictions, minlength=len(EMOJI_CATEGORIES)).double()
         return {name: float(share) for name, share in zip(EMOJI_CATEGORIES, counts / counts.sum(), strict=True)}
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, 64, 64) in [-1, 1] → (B, 256) classifier features."""
+        with torch.inference_mode():
+            return _batched(self.classifier.features, images.float().clamp(-1, 1))
+
+    @torch.inference_mode()
+    def score_class(self, index: int, images: torch.Tensor) -> ClassReport:
+        """Samples drawn for class `index`, against the reference images of that class."""
+        features = self.features(images)
+        reference = self.reference[self.reference_categories == index]
+        predictions = self.classifier.head(features).argmax(-1)
+        return ClassReport(
+            name=EMOJI_CATEGORIES[index],
+            samples=len(images),
+            reference_images=len(reference),
+            frechet=frechet_distance(features, reference),
+            agreement=float((predictions == index).double().mean()),
+        )
+
     @torch.inference_mode()
     def score(self, images: torch.Tensor) -> QualityReport:
         """images (B, 3, 64, 64) in [-1, 1]."""
-        features = _batched(self.classifier.features, images.float().clamp(-1, 1))
+        features = self.features(images)
         probabilities = self.classifier.head(features).softmax(-1)
         return QualityReport(
             samples=len(images),
@@ -269,17 +305,45 @@ class QualityMeter:
 
 
 @torch.inference_mode()
-def generate_images(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """(B, z_dim) → (B, 3, 64, 64) from the generator in eval mode, explicit attention path."""
+def generate_images(
+    generator: nn.Module, latents: torch.Tensor, classes: torch.Tensor | None = None, batch_size: int = 256
+) -> torch.Tensor:
+    """(B, z_dim) [and classes (B,)] → (B, 3, 64, 64) from the generator in eval mode, explicit attention path."""
     generator.eval()
-    return _batched(generator, latents, batch_size)
+    if classes is None:
+        return _batched(generator, latents, batch_size)
+    chunks = [
+        generator(latents[start : start + batch_size], classes[start : start + batch_size])
+        for start in range(0, len(latents), batch_size)
+    ]
+    return torch.cat(chunks)
 
 
-def evaluate_generator(generator: nn.Module, meter: QualityMeter, samples: int = 1536) -> QualityReport:
-    """Scores of the samples of seeds 0..samples-1 (the explorer's seeds)."""
+def evaluation_classes(meter: QualityMeter, samples: int) -> torch.Tensor:
+    """A conditional generator's classes for seeds 0..samples-1: drawn from the real images' class mix, seed 0."""
+    return torch.multinomial(meter.label_mix, samples, replacement=True, generator=torch.Generator().manual_seed(0))
+
+
+def evaluate_generator(
+    generator: nn.Module, meter: QualityMeter, samples: int = 1536, per_class_samples: int = 256
+) -> QualityReport:
+    """Scores of the samples of seeds 0..samples-1 (the explorer's seeds).
+
+    A class-conditional generator draws those seeds' classes from the real class mix
+    (`evaluation_classes`), and is also scored class by class: `per_class_samples` seeds of each class.
+    """
     device = next(generator.parameters()).device
     latents = sample_latents(list(range(samples)), generator.config.z_dim).to(device)
-    return meter.score(generate_images(generator, latents).cpu())
+    if not generator.config.conditional:
+        return meter.score(generate_images(generator, latents).cpu())
+    classes = evaluation_classes(meter, samples).to(device)
+    report = meter.score(generate_images(generator, latents, classes).cpu())
+    class_latents = sample_latents(list(range(per_class_samples)), generator.config.z_dim).to(device)
+    per_class = []
+    for index in range(generator.config.num_classes):
+        labels = torch.full((per_class_samples,), index, dtype=torch.int64, device=device)
+        per_class.append(meter.score_class(index, generate_images(generator, class_latents, labels).cpu()))
+    return dataclasses.replace(report, per_class=tuple(per_class))
 
 
 def format_report(report: QualityReport) -> str:
@@ -300,6 +364,19 @@ def format_report(report: QualityReport) -> str:
     ]
     for name, share in report.category_mix.items():
         lines.append(f"| {name} | {share:.1%} | {report.real_category_mix[name]:.1%} |")
+    if report.per_class:
+        lines += [
+            "",
+            f"class by class ({report.per_class[0].samples} samples each, seeds 0..{report.per_class[0].samples - 1}; "
+            "Fréchet distance against that class's reference images, comparable only at equal sample counts)",
+            "",
+            "| class | reference images | Fréchet distance | classifier agrees |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {entry.name} | {entry.reference_images} | {entry.frechet:.2f} | {entry.agreement:.1%} |"
+            for entry in report.per_class
+        ]
     return "\n".join(lines)
 
 

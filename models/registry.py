@@ -147,11 +147,9 @@ class ModelFamily(Protocol):
 
 
 def sagan_model(checkpoint: LoadedCheckpoint) -> LoadedModel:
-    """A loaded SAGAN-64 checkpoint as a `LoadedModel`.
+    """A loaded SAGAN-64 checkpoint as a `LoadedModel`; a class-conditional one takes a class per seed.
 
-    SAGAN here is unconditional. A class-conditional SAGAN would add its class names to the
-    checkpoint's training metadata and its generator would take them; `SamplingInputs` already
-    carries them through the app, so only this function and the generator would change.
+    Seed s becomes z = randn(z_dim) from a CPU generator seeded with s, whatever the class.
     """
     generator = checkpoint.generator.eval()
     config = checkpoint.config
@@ -160,17 +158,25 @@ def sagan_model(checkpoint: LoadedCheckpoint) -> LoadedModel:
     )
 
     def generate(seeds: Sequence[int], classes: Sequence[int] | None, truncation: float | None) -> torch.Tensor:
-        if classes is not None or truncation is not None:
-            raise ValueError("a SAGAN-64 model is unconditional: it takes no class and no truncation")
+        if truncation is not None:
+            raise ValueError("a SAGAN-64 model has no truncation")
+        if config.conditional != (classes is not None):
+            wanted = "one class per seed" if config.conditional else "no class (it is unconditional)"
+            raise ValueError(f"this SAGAN-64 model takes {wanted}")
         device = next(generator.parameters()).device
-        return generator(sample_latents(list(seeds), config.z_dim).to(device))
+        latents = sample_latents(list(seeds), config.z_dim).to(device)
+        if classes is None:
+            return generator(latents)
+        if len(classes) != len(seeds):
+            raise ValueError(f"need one class per seed, got {len(seeds)} seeds and {len(classes)} classes")
+        return generator(latents, torch.tensor(list(classes), dtype=torch.int64, device=device))
 
     return LoadedModel(
         family=SAGANFamily.name,
         path=checkpoint.path,
         module=generator,
         image_size=config.image_size,
-        inputs=SamplingInputs(config.z_dim),
+        inputs=SamplingInputs(config.z_dim, checkpoint.class_names),
         layers=layers,
         generate=generate,
         source_format=checkpoint.source_format,

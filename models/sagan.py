@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.blocks import ConditionalBatchNorm2d
 from models.geometry import AttentionLayer
 
 __all__ = [
@@ -42,15 +43,24 @@ class SAGANConfig:
     # "transposed": the reference's 4×4 transposed convolutions; "residual": residual blocks that upsample
     # by nearest neighbour and then apply 3×3 convolutions (BigGAN's G blocks), which avoid checkerboards.
     g_blocks: str = "transposed"
+    # 0: unconditional. Otherwise G's residual blocks use conditional batch norm driven by a shared class
+    # embedding of `class_dim` values, and D adds a projection term (Miyato & Koyama, 2018).
+    num_classes: int = 0
+    class_dim: int = 128
 
     def __post_init__(self) -> None:
         if self.g_blocks not in G_BLOCKS:
             raise ValueError(f"g_blocks must be one of {', '.join(G_BLOCKS)}, got {self.g_blocks!r}")
+        if type(self.num_classes) is not int or not 0 <= self.num_classes <= 100_000:
+            raise ValueError(f"num_classes must be an integer in 0..100000, got {self.num_classes!r}")
+        if self.num_classes and self.g_blocks != "residual":
+            raise ValueError("a class-conditional SAGAN needs g_blocks='residual' (its batch norms are conditional)")
         for name, upper in (
             ("image_size", 4096),
             ("z_dim", 1024),
             ("g_conv_dim", 512),
             ("d_conv_dim", 512),
+            ("class_dim", 1024),
         ):
             value = getattr(self, name)
             if type(value) is not int or not 0 < value <= upper:
@@ -61,6 +71,10 @@ class SAGANConfig:
             raise ValueError("g_conv_dim and d_conv_dim must be multiples of 8 (attention uses C/8 channels)")
         if self.attn_key_pool not in (1, 2):
             raise ValueError(f"attn_key_pool must be 1 or 2, got {self.attn_key_pool}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -150,21 +164,38 @@ def _down_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class ResidualUpBlock(nn.Module):
-    """BN → ReLU → 2× nearest → 3×3 conv → BN → ReLU → 3×3 conv, plus 2× nearest → 1×1 conv of the input."""
+    """BN → ReLU → 2× nearest → 3×3 conv → BN → ReLU → 3×3 conv, plus 2× nearest → 1×1 conv of the input.
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    With `condition_dim`, both batch norms are conditional on a vector of that size (the class embedding).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, condition_dim: int = 0) -> None:
         super().__init__()
         sn = partial(spectral_norm, dim=0)
-        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.bn1 = _batch_norm(in_channels, condition_dim)
         self.conv1 = sn(nn.Conv2d(in_channels, out_channels, 3, padding=1))
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2 = _batch_norm(out_channels, condition_dim)
         self.conv2 = sn(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.shortcut = sn(nn.Conv2d(in_channels, out_channels, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")  # (B, C_in, 2H, 2W)
-        out = self.conv2(F.relu(self.bn2(self.conv1(out))))  # (B, C_out, 2H, 2W)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        out = F.interpolate(F.relu(_normalise(self.bn1, x, condition)), scale_factor=2, mode="nearest")
+        out = self.conv2(F.relu(_normalise(self.bn2, self.conv1(out), condition)))  # (B, C_out, 2H, 2W)
         return out + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+def _spectral_linear(in_features: int, out_features: int) -> nn.Module:
+    return spectral_norm(nn.Linear(in_features, out_features, bias=False), dim=0)
+
+
+def _batch_norm(channels: int, condition_dim: int) -> nn.Module:
+    if condition_dim:
+        return ConditionalBatchNorm2d(channels, condition_dim, linear=_spectral_linear)
+    return nn.BatchNorm2d(channels)
+
+
+def _normalise(norm: nn.Module, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    return norm(x) if condition is None else norm(x, condition)
 
 
 class LatentToGrid(nn.Module):
@@ -180,9 +211,11 @@ class LatentToGrid(nn.Module):
 
 
 class Generator(nn.Module):
-    """z (B, z_dim) → image (B, 3, 64, 64) in [-1, 1]; attention at 16×16 (attn1) and 32×32 (attn2).
+    """z (B, z_dim) [and classes (B,)] → image (B, 3, 64, 64) in [-1, 1]; attention at 16×16 and 32×32.
 
-    Both block kinds (`config.g_blocks`) keep the reference's stages and attention placement.
+    Both block kinds (`config.g_blocks`) keep the reference's stages and attention placement. A
+    conditional G embeds each class once (`class_embedding`, shared by every block) and feeds the
+    embedding to the conditional batch norms of its residual blocks.
     """
 
     def __init__(self, config: SAGANConfig) -> None:
@@ -199,11 +232,15 @@ class Generator(nn.Module):
             self.attn2 = SelfAttention(width, config.attn_key_pool)
             self.last = nn.Sequential(nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())  # 64×64
         else:
+            condition_dim = config.class_dim if config.conditional else 0
+            if config.conditional:
+                self.class_embedding = nn.Embedding(config.num_classes, config.class_dim)
+                nn.init.orthogonal_(self.class_embedding.weight)  # unit rows: gains start near 1
             self.l1 = LatentToGrid(config.z_dim, width * 8)  # 4×4
-            self.l2 = ResidualUpBlock(width * 8, width * 4)  # 8×8
-            self.l3 = ResidualUpBlock(width * 4, width * 2)  # 16×16
+            self.l2 = ResidualUpBlock(width * 8, width * 4, condition_dim)  # 8×8
+            self.l3 = ResidualUpBlock(width * 4, width * 2, condition_dim)  # 16×16
             self.attn1 = SelfAttention(width * 2, config.attn_key_pool)
-            self.l4 = ResidualUpBlock(width * 2, width)  # 32×32
+            self.l4 = ResidualUpBlock(width * 2, width, condition_dim)  # 32×32
             self.attn2 = SelfAttention(width, config.attn_key_pool)
             self.last = nn.Sequential(
                 nn.BatchNorm2d(width),
@@ -213,16 +250,37 @@ class Generator(nn.Module):
                 nn.Tanh(),
             )  # 64×64
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.l1(z.view(z.shape[0], -1, 1, 1) if self.config.g_blocks == "transposed" else z)
-        out = self.l3(self.l2(out))
-        out = self.attn1(out)
-        out = self.attn2(self.l4(out))
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        condition = _class_condition(self, classes)  # (B, class_dim) or None
+        if self.config.g_blocks == "transposed":
+            out = self.l3(self.l2(self.l1(z.view(z.shape[0], -1, 1, 1))))
+            out = self.attn2(self.l4(self.attn1(out)))
+        else:
+            out = self.l3(self.l2(self.l1(z), condition), condition)
+            out = self.attn2(self.l4(self.attn1(out), condition))
         return self.last(out)
 
 
+def _class_condition(model: nn.Module, classes: torch.Tensor | None) -> torch.Tensor | None:
+    """The class embedding of a conditional model's `classes` (B,); None for an unconditional one."""
+    conditional = model.config.conditional
+    if conditional != (classes is not None):
+        wanted = "one class index per sample" if conditional else "no classes (it is unconditional)"
+        raise ValueError(f"this {type(model).__name__} takes {wanted}")
+    if classes is None:
+        return None
+    if classes.dtype != torch.int64 or classes.dim() != 1:
+        raise ValueError(f"classes must be a 1-D int64 tensor, got {classes.dtype} of shape {tuple(classes.shape)}")
+    embedding = model.class_embedding if isinstance(model, Generator) else model.class_projection
+    return embedding(classes)
+
+
 class Discriminator(nn.Module):
-    """image (B, 3, 64, 64) → score (B,); attention at 8×8 (attn1) and 4×4 (attn2)."""
+    """image (B, 3, 64, 64) [and classes (B,)] → score (B,); attention at 8×8 (attn1) and 4×4 (attn2).
+
+    A conditional D is a projection discriminator: score = ψ(h) + ⟨embed(y), Σ relu(h)⟩, with h the 4×4
+    features before `last` and ψ = `last`, the unconditional score.
+    """
 
     def __init__(self, config: SAGANConfig) -> None:
         super().__init__()
@@ -235,11 +293,17 @@ class Discriminator(nn.Module):
         self.l4 = _down_block(width * 4, width * 8)  # 4×4
         self.attn2 = SelfAttention(width * 8, 1)
         self.last = nn.Sequential(nn.Conv2d(width * 8, 1, 4))  # 1×1
+        if config.conditional:
+            self.class_projection = spectral_norm(nn.Embedding(config.num_classes, width * 8), dim=0)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         out = self.attn1(self.l3(self.l2(self.l1(images))))
-        out = self.attn2(self.l4(out))
-        return self.last(out).flatten()
+        features = self.attn2(self.l4(out))  # (B, 8·width, 4, 4)
+        score = self.last(features).flatten()  # (B,)
+        projection = _class_condition(self, classes)  # (B, 8·width) or None
+        if projection is not None:
+            score = score + (projection * F.relu(features).sum(dim=(2, 3))).sum(dim=1)
+        return score
 
 
 def sample_latents(seeds: list[int], z_dim: int) -> torch.Tensor:

@@ -15,6 +15,8 @@ import contextlib
 import copy
 import dataclasses
 import logging
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from tqdm import tqdm
 
 from models.augment import diff_augment
 from models.checkpoint import save_checkpoint
-from models.data import Dataset, load_dataset
+from models.data import EMOJI_CATEGORIES, Dataset, labelled, load_dataset
 from models.devices import has_native_bf16, resolve_device
 from models.distributed import Distributed, finish_distributed, setup_distributed
 from models.files import save_atomic
@@ -121,6 +123,12 @@ def check_options(options: TrainOptions) -> None:
         )
     if options.evaluate_every and options.data != "emoji":
         raise ValueError("--evaluate-every needs the emoji data: its classifier knows the emoji categories")
+    if options.conditional and options.data != "emoji":
+        raise ValueError("--conditional needs the emoji data: its categories are the classes")
+    if options.checkpoint_minutes < 0 or options.time_limit_minutes < 0:
+        raise ValueError("checkpoint_minutes and time_limit_minutes must be 0 (off) or positive")
+    if options.conditional and options.g_blocks != "residual":
+        raise ValueError("--conditional needs --g-blocks residual: its batch norms are conditional")
 
 
 def model_config(options: TrainOptions) -> SAGANConfig:
@@ -130,7 +138,13 @@ def model_config(options: TrainOptions) -> SAGANConfig:
         d_conv_dim=options.d_conv_dim,
         attn_key_pool=options.attn_key_pool,
         g_blocks=options.g_blocks,
+        num_classes=len(EMOJI_CATEGORIES) if options.conditional else 0,
     )
+
+
+def grid_classes(config: SAGANConfig, device: torch.device, count: int = 64) -> torch.Tensor | None:
+    """Classes of a sample grid: 0, 1, …, num_classes − 1, 0, 1, … (None for an unconditional model)."""
+    return (torch.arange(count) % config.num_classes).to(device) if config.conditional else None
 
 
 def use_fused_attention(module: torch.nn.Module, fused: bool = True) -> None:
@@ -190,10 +204,19 @@ class StepModels:
 
 
 def train_step(
-    models: StepModels, real: torch.Tensor, rng: torch.Generator, options: TrainOptions
+    models: StepModels,
+    real: torch.Tensor,
+    rng: torch.Generator,
+    options: TrainOptions,
+    classes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One D update and one G update on the batch `real` (B, 3, 64, 64) in [-1, 1]; returns both losses."""
+    """One D update and one G update on the batch `real` (B, 3, 64, 64) in [-1, 1]; returns both losses.
+
+    A conditional model gets the real images' `classes` (B,), and its fakes are drawn for the same
+    classes, so D sees each class as often among fakes as among real images.
+    """
     generator, discriminator = models.generator, models.discriminator
+    both_classes = None if classes is None else torch.cat([classes, classes])
     device = real.device
     memory_format = memory_format_of(options)
     batch, z_dim = len(real), generator.config.z_dim
@@ -206,13 +229,13 @@ def train_step(
     generator.train()
     if options.shared_forward:
         with autocast(device, options.precision):
-            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device), classes).float()
         d_fake = fake.detach()
     else:
         with torch.no_grad(), autocast(device, options.precision):
-            d_fake = generator(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+            d_fake = generator(torch.randn(batch, z_dim, generator=rng).to(device), classes).float()
     with autocast(device, options.precision):
-        scores = models.d_model(augment(torch.cat([real, d_fake]))).float()
+        scores = models.d_model(augment(torch.cat([real, d_fake])), both_classes).float()
     real_scores, fake_scores = scores.split([len(real), len(d_fake)])
     d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
     models.d_optimizer.zero_grad(set_to_none=True)
@@ -222,9 +245,9 @@ def train_step(
     discriminator.requires_grad_(False)
     if not options.shared_forward:
         with autocast(device, options.precision):
-            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device)).float()
+            fake = models.g_model(torch.randn(batch, z_dim, generator=rng).to(device), classes).float()
     with autocast(device, options.precision):
-        g_loss = -discriminator(augment(fake)).float().mean()
+        g_loss = -discriminator(augment(fake), classes).float().mean()
     models.g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     models.g_optimizer.step()
@@ -264,6 +287,8 @@ def train(options: TrainOptions) -> Path:
         raise ValueError(f"batch size {options.batch_size} must divide among {dist_info.world_size} processes")
 
     dataset = load_dataset(options.data)
+    if options.conditional:
+        dataset = labelled(dataset)
     if len(dataset) < options.batch_size:
         raise ValueError(f"{len(dataset)} images are fewer than one batch of {options.batch_size}")
     config = model_config(options)
@@ -299,6 +324,8 @@ def train(options: TrainOptions) -> Path:
         if dist_info.is_main:
             log.info("resumed from %s at step %d", state_path, start_step)
 
+    if dist_info.world_size > 1 and options.time_limit_minutes:
+        raise ValueError("--time-limit-minutes needs a single process: the processes would not stop at the same step")
     if dist_info.world_size > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         step_models.g_model = DistributedDataParallel(generator, device_ids=device_ids)
@@ -310,6 +337,7 @@ def train(options: TrainOptions) -> Path:
         if options.evaluate_every:
             quality_log = QualityLog(dataset, options)
     fixed_z = torch.randn(64, config.z_dim, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
+    fixed_classes = grid_classes(config, device)
     progress = tqdm(
         range(start_step, options.steps),
         initial=start_step,
@@ -318,11 +346,13 @@ def train(options: TrainOptions) -> Path:
         dynamic_ncols=True,
     )
 
+    sitting_start = last_checkpoint = time.monotonic()
     for step in progress:
         rng = step_generator(options.seed, step, dist_info.rank)
         indices = batch_indices(dataset, options, step, dist_info)
         real = to_unit_range(dataset.images[indices]).to(device, memory_format=memory_format)
-        d_loss, g_loss = train_step(step_models, real, rng, options)
+        classes = dataset.categories[indices].to(device) if config.conditional else None
+        d_loss, g_loss = train_step(step_models, real, rng, options, classes)
         update_ema(generator_ema, generator, step, options.ema_decay)
 
         layer_gammas = gammas(generator)
@@ -343,11 +373,15 @@ def train(options: TrainOptions) -> Path:
             log.info("step %d: Fréchet distance %.2f", done, quality_history[-1]["frechet"])
         if done % options.sample_every == 0 or done == options.steps:
             with torch.no_grad():
-                grid = image_grid(generator_ema.eval()(fixed_z.to(device)))
+                grid = image_grid(generator_ema.eval()(fixed_z.to(device), fixed_classes))
             grid.save(out_dir / "samples" / f"step_{done:06d}.png")
             grid.save(out_dir / "samples" / "latest.png")
             plot_training(history, quality_history, out_dir / "losses.png")
-        if done % options.checkpoint_every == 0 or done == options.steps:
+        now = time.monotonic()
+        out_of_time = bool(options.time_limit_minutes) and now - sitting_start >= options.time_limit_minutes * 60
+        checkpoint_due = bool(options.checkpoint_minutes) and now - last_checkpoint >= options.checkpoint_minutes * 60
+        if done % options.checkpoint_every == 0 or done == options.steps or out_of_time or checkpoint_due:
+            last_checkpoint = now
             save_atomic(
                 {
                     "config": config.to_dict(),
@@ -365,6 +399,12 @@ def train(options: TrainOptions) -> Path:
                 state_path,
             )
             export_model(out_dir / MODEL_FILE, config, generator_ema, discriminator, dataset, options, done, sittings)
+            if options.keep_checkpoints:
+                (out_dir / "checkpoints").mkdir(exist_ok=True)
+                shutil.copyfile(out_dir / MODEL_FILE, out_dir / "checkpoints" / f"step_{done:06d}.pt")
+        if out_of_time:
+            log.info("time limit of %g minutes reached at step %d; continue with --resume", options.time_limit_minutes, done)
+            break
     finish_distributed(dist_info)
     return out_dir / MODEL_FILE
 
@@ -381,11 +421,12 @@ def export_model(
 ) -> None:
     augment = "DiffAugment colour+translation+cutout" if options.diff_augment else "no augmentation"
     balance = ", balanced by emoji" if options.balance == "emoji" else ""
+    conditional = ", class-conditional (conditional batch norm in G, projection D)" if config.conditional else ""
     training = {
         "steps": steps,
         "batch_size": options.batch_size,
         "recipe": f"hinge loss, Adam(0, 0.9), TTUR {options.g_lr:g}/{options.d_lr:g}, {augment}, "
-        f"EMA {options.ema_decay:g}{balance}",
+        f"EMA {options.ema_decay:g}{balance}{conditional}",
         "precision": describe_segments(sittings, steps),
         "devices": ", ".join(dict.fromkeys(label.rsplit(" on ", 1)[-1] for _, label in sittings)),
         "data": dataset.info.name,
@@ -393,4 +434,5 @@ def export_model(
         "attribution": dataset.info.attribution,
         "generator_weights": "exponential moving average of G",
     }
-    save_checkpoint(path, config, generator_ema, discriminator, training)
+    class_names = EMOJI_CATEGORIES if config.conditional else None
+    save_checkpoint(path, config, generator_ema, discriminator, training, class_names)

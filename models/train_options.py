@@ -27,7 +27,9 @@ class TrainOptions:
     d_conv_dim: int = 32  # D width
     z_dim: int = 128
     attn_key_pool: int = 2  # keys and values max-pooled 2×2: maps N × N/4, about half the step time
-    g_blocks: str = "transposed"  # "transposed" (the reference's) or "residual" (nearest upsampling + 3×3)
+    g_blocks: str = "residual"  # "residual" (nearest upsampling + 3×3, the shipped model's) or "transposed" (the reference's)
+    # The emoji categories as classes: conditional batch norm in G, a projection discriminator.
+    conditional: bool = False
     g_lr: float = 1e-4
     d_lr: float = 4e-4
     ema_decay: float = 0.999
@@ -39,6 +41,9 @@ class TrainOptions:
     seed: int = 0
     sample_every: int = 250
     checkpoint_every: int = 250
+    checkpoint_minutes: float = 0.0  # 0: off; otherwise also checkpoint when this many minutes have passed
+    keep_checkpoints: bool = False  # also keep every exported model as checkpoints/step_NNNNNN.pt
+    time_limit_minutes: float = 0.0  # 0: none; otherwise this sitting checkpoints and stops after so many minutes
     evaluate_every: int = 0  # 0: never; otherwise the quality score every this many steps (emoji data only)
     evaluate_samples: int = 1536  # about the held-out split's size, so the floor's and the samples' N match
     resume: bool = False
@@ -58,6 +63,9 @@ MAY_CHANGE_ON_RESUME = frozenset(
         "device",
         "sample_every",
         "checkpoint_every",
+        "checkpoint_minutes",
+        "keep_checkpoints",
+        "time_limit_minutes",
         "evaluate_every",
         "evaluate_samples",
         "fused_attention",  # the same maths by another kernel
@@ -68,6 +76,7 @@ MAY_CHANGE_ON_RESUME = frozenset(
 EARLIER_DEFAULTS = {
     "attn_key_pool": 1,
     "g_blocks": "transposed",
+    "conditional": False,
     "balance": "image",
     "shared_forward": False,
     "fused_attention": False,

@@ -101,6 +101,7 @@ def test_attention_targets_say_met_or_by_how_much_they_are_missed() -> None:
     met = format_attention_targets(layer_with(object_share=1.5, ring_mass=0.8)).splitlines()
     assert met[1].endswith("1.50, met") and met[2].endswith("0.80, met")
     missed = format_attention_targets(layer_with(object_share=0.86, ring_mass=3.7)).splitlines()
-    assert missed[1].endswith("0.86, missed by 0.14") and missed[2].endswith("3.70, missed by 1.70")
+    assert missed[1].endswith("0.86, missed by 0.64") and missed[2].endswith("3.70, missed by 2.70")
+    assert met[3].startswith("- query variation") and met[3].endswith(f"{layer_with(1.5, 0.8).query_variation:.3f}")
     blank = format_attention_targets(layer_with(object_share=float("nan"), ring_mass=1.0)).splitlines()
     assert "no query cell on an object" in blank[1]

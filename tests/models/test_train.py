@@ -84,9 +84,8 @@ def test_fixed_seed_is_deterministic_and_resume_continues_exactly(image_folder: 
     assert_same_state(generator_state(tmp_path / "a"), generator_state(tmp_path / "c"))
 
     train(options(image_folder, tmp_path / "d", seed=1))
-    assert not torch.equal(
-        generator_state(tmp_path / "a")["l1.1.weight"], generator_state(tmp_path / "d")["l1.1.weight"]
-    )
+    key = "l1.linear.parametrizations.weight.original"
+    assert not torch.equal(generator_state(tmp_path / "a")[key], generator_state(tmp_path / "d")[key])
 
 
 def test_resume_refuses_a_missing_state_or_changed_options(image_folder: Path, tmp_path: Path) -> None:
@@ -103,7 +102,7 @@ def test_bf16_autocast_is_deterministic_and_can_take_over_on_resume(image_folder
     train(options(image_folder, tmp_path / "bf16-again", precision="bf16"))
     bf16_state = generator_state(tmp_path / "bf16")
     assert_same_state(bf16_state, generator_state(tmp_path / "bf16-again"))
-    assert not torch.equal(generator_state(tmp_path / "fp32")["l4.1.weight"], bf16_state["l4.1.weight"])
+    assert not torch.equal(generator_state(tmp_path / "fp32")["l4.bn2.weight"], bf16_state["l4.bn2.weight"])
     assert all(tensor.dtype != torch.bfloat16 for tensor in bf16_state.values())
 
     train(options(image_folder, tmp_path / "mixed", steps=2))
@@ -280,7 +279,13 @@ def test_training_logs_the_quality_score_every_k_steps(tmp_path: Path, monkeypat
 
 def test_a_state_saved_before_this_version_resumes_with_its_own_recipe(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "legacy"
-    legacy = {"attn_key_pool": 1, "shared_forward": False, "fused_attention": False, "channels_last": False}
+    legacy = {
+        "attn_key_pool": 1,
+        "g_blocks": "transposed",
+        "shared_forward": False,
+        "fused_attention": False,
+        "channels_last": False,
+    }
     train(options(image_folder, out, steps=2, **legacy))
     state = torch.load(out / "train_state.pt", weights_only=True)
     new_fields = ("attn_key_pool", "g_blocks", "balance", "shared_forward", "fused_attention", "channels_last")
@@ -295,3 +300,15 @@ def test_a_state_saved_before_this_version_resumes_with_its_own_recipe(image_fol
     assert resumed["step"] == 4 and resumed["sittings"][0] == [0, "fp32 on cpu"]
     assert resumed["options"]["attn_key_pool"] == "1" and resumed["options"]["shared_forward"] == "False"
     assert load_checkpoint(out / "model.pt").config.attn_key_pool == 1
+
+
+def test_a_time_limit_stops_the_sitting_with_a_checkpoint_and_resume_continues_exactly(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    limited = tmp_path / "limited"
+    train(options(image_folder, limited, steps=3, checkpoint_every=100, time_limit_minutes=1e-6, keep_checkpoints=True))
+    assert torch.load(limited / "train_state.pt", weights_only=True)["step"] == 1
+    assert sorted(path.name for path in (limited / "checkpoints").iterdir()) == ["step_000001.pt"]
+    train(options(image_folder, limited, steps=3, checkpoint_every=100, resume=True))
+    train(options(image_folder, tmp_path / "straight", steps=3, checkpoint_every=100))
+    assert_same_state(generator_state(limited), generator_state(tmp_path / "straight"))
