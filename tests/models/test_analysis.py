@@ -15,7 +15,7 @@ from models.biggan import BigGANConfig, BigGANDeep, generate
 from models.capture import AttentionCapture, count_forward_hooks
 from models.checkpoint import LoadedCheckpoint
 from models.metrics import attention_statistics
-from models.registry import sagan_model
+from models.families.sagan import sagan_model
 from models.sagan import Generator, SAGANConfig, sample_latents
 from tests.models.biggan_reference import ATTENTION, SMALL
 

@@ -17,7 +17,8 @@ from models.metrics import (
     ring_mass_ratio,
     row_entropy_fraction,
 )
-from models.registry import LoadedModel, sagan_model
+from models.families.sagan import sagan_model
+from models.registry import LoadedModel
 from models.sagan import Generator
 
 

@@ -1,0 +1,57 @@
+"""BigGAN-deep as `pytorch-pretrained-biggan` ships it: a folder holding `config.json` and `pytorch_model.bin`.
+
+The architecture and its loading are in `models.biggan`. A seed becomes z as
+`models.biggan.sample_inputs` draws it: a standard normal truncated to [−2, 2], from a CPU
+generator seeded with the seed, times the truncation; the class is a one-hot vector. The one
+attention layer sits before `layers[attention_layer_position]`, keys pooled 2×2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from models import biggan
+from models.families.base import LoadedModel, SamplingInputs
+from models.geometry import AttentionLayer
+from models.imagenet import imagenet_class_names
+
+__all__ = ["BigGANDeepFamily"]
+
+
+class BigGANDeepFamily:
+    name = "biggan-deep"
+    default_truncation = 0.4
+
+    def recognises(self, path: Path) -> bool:
+        return path.is_dir() and (path / biggan.CONFIG_NAME).exists()
+
+    def load(self, path: Path) -> LoadedModel:
+        model = biggan.load_biggan_folder(path)
+        config = model.config
+        names = imagenet_class_names() if config.num_classes == 1000 else tuple(map(str, range(config.num_classes)))
+        layers = tuple(
+            AttentionLayer.of(info, float(model.get_submodule(info.name).gamma.item()))
+            for info in biggan.attention_layers(config)
+        )
+
+        def generate(seeds: Sequence[int], classes: Sequence[int] | None, truncation: float | None) -> torch.Tensor:
+            if classes is None or truncation is None:
+                raise ValueError("BigGAN-deep needs one class per seed and a truncation in (0, 1]")
+            return biggan.generate(model, seeds, classes, truncation)
+
+        inputs = SamplingInputs(config.z_dim, names, biggan.TRUNCATION_RANGE, self.default_truncation)
+        return LoadedModel(
+            family=self.name,
+            path=path,
+            module=model,
+            image_size=config.output_dim,
+            inputs=inputs,
+            layers=layers,
+            generate=generate,
+            source_format="pytorch-pretrained-biggan",
+            config=config.to_dict(),
+            training={"data": "ImageNet" if config.num_classes == 1000 else None},
+        )
