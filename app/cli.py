@@ -299,7 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", help="print attention statistics of a checkpoint", formatter_class=HELP_FORMAT
     )
     inspect.add_argument(
-        "checkpoint", type=Path, nargs="?", default=None, help="model file or folder of an unconditional model"
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="a SAGAN-64 model file, unconditional or class-conditional",
     )
     inspect.add_argument("--seeds", type=positive_int, default=64, help="measure over seeds 0..N-1")
     inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")

@@ -34,8 +34,8 @@ from models.sagan import sample_latents
 
 __all__ = [
     "CLASSIFIER_FILE",
-    "EmojiClassifier",
     "ClassReport",
+    "EmojiClassifier",
     "QualityReport",
     "evaluate_generator",
     "format_report",
@@ -367,8 +367,11 @@ def format_report(report: QualityReport) -> str:
     if report.per_class:
         lines += [
             "",
-            f"class by class ({report.per_class[0].samples} samples each, seeds 0..{report.per_class[0].samples - 1}; "
-            "Fréchet distance against that class's reference images, comparable only at equal sample counts)",
+            (
+                f"class by class ({report.per_class[0].samples} samples each, "
+                f"seeds 0..{report.per_class[0].samples - 1}; Fréchet distance against that class's reference "
+                "images, comparable only at equal sample counts)"
+            ),
             "",
             "| class | reference images | Fréchet distance | classifier agrees |",
             "|---|---|---|---|",

@@ -403,7 +403,9 @@ def train(options: TrainOptions) -> Path:
                 (out_dir / "checkpoints").mkdir(exist_ok=True)
                 shutil.copyfile(out_dir / MODEL_FILE, out_dir / "checkpoints" / f"step_{done:06d}.pt")
         if out_of_time:
-            log.info("time limit of %g minutes reached at step %d; continue with --resume", options.time_limit_minutes, done)
+            log.info(
+                "time limit of %g minutes reached at step %d; continue with --resume", options.time_limit_minutes, done
+            )
             break
     finish_distributed(dist_info)
     return out_dir / MODEL_FILE

@@ -77,7 +77,9 @@ def test_projection_term_is_the_class_embedding_dotted_with_pooled_features() ->
 
 def test_labelled_keeps_only_images_with_a_category() -> None:
     categories = torch.tensor([0, NO_CATEGORY, 3, NO_CATEGORY])
-    dataset = Dataset(torch.zeros(4, 3, 64, 64, dtype=torch.uint8), categories, torch.arange(4), DatasetInfo("", "", ""))
+    dataset = Dataset(
+        torch.zeros(4, 3, 64, 64, dtype=torch.uint8), categories, torch.arange(4), DatasetInfo("", "", "")
+    )
     kept = labelled(dataset)
     assert kept.categories.tolist() == [0, 3] and kept.emoji_ids.tolist() == [0, 2]
 
@@ -165,7 +167,6 @@ def test_class_names_reach_the_api_and_classes_pick_the_sample(tmp_path: Path) -
         row = client.get("/api/models/cond/samples/3/attention", params={"x": 5, "y": 9, "class": "Objects"})
         assert row.status_code == 200 and row.json()["class"] == 6
         assert row.json()["sum"] == pytest.approx(1.0, abs=1e-4)
-
 
 
 def test_evaluate_scores_a_conditional_model_over_the_class_mix_and_per_class(
