@@ -128,10 +128,10 @@ class StudioGANConfig:
         if self.img_size not in sizes:
             raise ValueError(f"img_size must be one of {sizes} for {self.backbone}, got {self.img_size!r}")
         stages = len(self.stage_widths())
-        if not all(type(loc) is int and 1 <= loc <= stages for loc in self.attn_g_loc) or not self.attn_g_loc:
-            raise ValueError(
-                f"attn_g_loc must name stages in 1..{stages} and apply_attn be True, got {self.attn_g_loc}"
-            )
+        if not self.attn_g_loc:
+            raise ValueError("the generator has no attention layer (apply_attn is not True or attn_g_loc is empty)")
+        if not all(type(loc) is int and 1 <= loc <= stages for loc in self.attn_g_loc):
+            raise ValueError(f"attn_g_loc must name stages in 1..{stages}, got {list(self.attn_g_loc)}")
         if self.conditional and self.shares_embedding:
             if type(self.g_shared_dim) is not int or not 0 < self.g_shared_dim <= 4096:
                 raise ValueError(f"g_shared_dim must be an integer in 1..4096, got {self.g_shared_dim!r}")

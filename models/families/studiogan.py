@@ -38,7 +38,7 @@ import yaml
 from torch import nn
 
 from models.blocks import bake_spectral_norm
-from models.checkpoint import CheckpointError, _read, check_state_dict
+from models.checkpoint import CheckpointError, _read, check_state_dict, name_list
 from models.families.base import LoadedModel, SamplingInputs
 from models.geometry import AttentionLayer
 from models.imagenet import imagenet_class_names
@@ -132,6 +132,7 @@ def map_state(path: Path, state: Mapping[str, torch.Tensor], model: nn.Module) -
     if state and all(key.startswith(_DATA_PARALLEL_PREFIX) for key in state):
         state = {key[len(_DATA_PARALLEL_PREFIX) :]: tensor for key, tensor in state.items()}
     mapped: dict[str, torch.Tensor] = {}
+    baked: list[str] = []  # our names of the weights that were spectrally normed in the file
     for key, tensor in state.items():
         if key.endswith((".weight_u", ".weight_v")):
             if key.rsplit(".", 1)[0] + ".weight_orig" not in state:
@@ -145,6 +146,7 @@ def map_state(path: Path, state: Mapping[str, torch.Tensor], model: nn.Module) -
         if u is None or v is None:
             raise CheckpointError(f"{path}: {key} has no {prefix}.weight_u and .weight_v beside it")
         target = _our_key(prefix + ".weight")
+        baked.append(target)
         try:
             mapped[target] = bake_spectral_norm(
                 tensor.float(), u.float(), v.float(), dim=int(_transposed(model, target))
@@ -153,7 +155,20 @@ def map_state(path: Path, state: Mapping[str, torch.Tensor], model: nn.Module) -
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise CheckpointError(f"{path}: {key} has the wrong shape: {reason}") from None
     check_state_dict(path, mapped, model.state_dict(), "the generator its YAML describes")
+    _check_spectral_norm(path, model, {key.rsplit(".", 1)[0] for key in baked})
     return {key: tensor.float() if tensor.is_floating_point() else tensor for key, tensor in mapped.items()}
+
+
+def _check_spectral_norm(path: Path, model: StudioGANGenerator, normed: set[str]) -> None:
+    """With `apply_g_sn`, every conv and linear of G is spectrally normed in the file; without it, none is."""
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    layers = [name for name, module in model.named_modules() if isinstance(module, kinds)]
+    wrong = [name for name in layers if (name in normed) != model.config.apply_g_sn]
+    if wrong:
+        held = "plain weights" if model.config.apply_g_sn else "spectrally normed weights"
+        raise CheckpointError(
+            f"{path}: its YAML says apply_g_sn: {model.config.apply_g_sn}, but {held} in {name_list(wrong)}"
+        )
 
 
 def load_generator(config_path: Path, weights_path: Path) -> tuple[StudioGANConfig, StudioGANGenerator]:

@@ -33,6 +33,7 @@ CASES: dict[str, dict[str, Any]] = {
         "attn_g_loc": [2, 3],
         "g_act_fn": "Leaky_ReLU",
     },
+    "resnet-cBN-plain": {"backbone": "resnet", "g_cond_mtd": "cBN", "attn_g_loc": [2], "apply_g_sn": False},
     "big_resnet-cBN": {
         "backbone": "big_resnet",
         "g_cond_mtd": "cBN",
@@ -71,7 +72,9 @@ def z_of(seeds: list[int], z_dim: int) -> torch.Tensor:
     return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(seed)) for seed in seeds])
 
 
-def write_run(folder: Path, s: dict[str, Any], seed: int = 0, name: str = "model=G_ema-best-weights-step=4000.pth"):
+def write_run(
+    folder: Path, s: dict[str, Any], seed: int = 0, name: str = "model=G_ema-best-weights-step=4000.pth"
+) -> ReferenceGenerator:
     folder.mkdir(parents=True, exist_ok=True)
     reference = randomise(ReferenceGenerator(s), seed)
     write_yaml(folder, s)
@@ -220,6 +223,15 @@ def test_missing_keys_are_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_spectral_norm_that_contradicts_the_yaml_is_one_line(tmp_path: Path) -> None:
+    write_run(tmp_path, settings("resnet-cBN"))
+    write_yaml(tmp_path, {**settings("resnet-cBN"), "apply_g_sn": False})
+    with pytest.raises(CheckpointError) as error:
+        load(tmp_path)
+    message = _one_line(error, tmp_path / "model=G_ema-best-weights-step=4000.pth")
+    assert "its YAML says apply_g_sn: False, but spectrally normed weights in" in message and "linear0" in message
+
+
 class Payload:
     """Pickled by reference: loading it would import and call code."""
 
@@ -260,3 +272,23 @@ def test_a_nan_weight_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as error:
         load(tmp_path)
     assert "NaN or infinite values in 1 (conv2d5.weight)" in _one_line(error, path)
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"backbone": "big_resnet_deep_legacy", "g_cond_mtd": "W/O", "g_depth": 2}, "does not run in StudioGAN either"),
+        ({"backbone": "big_resnet", "z_dim": 21, "g_shared_dim": 6}, "z_dim (21) must split into 4 equal chunks"),
+        ({"apply_attn": False}, "the generator has no attention layer"),
+        ({"attn_g_loc": [4]}, "attn_g_loc must name stages in 1..3"),
+        ({"g_cond_mtd": "cAdaIN"}, "g_cond_mtd must be 'cBN' or 'W/O'"),
+        ({"backbone": "deep_conv", "img_size": 64}, "img_size must be one of (32,) for deep_conv"),
+    ],
+)
+def test_a_yaml_we_cannot_build_is_one_line(tmp_path: Path, change: dict[str, Any], phrase: str) -> None:
+    write_run(tmp_path, settings("resnet-cBN"))
+    write_yaml(tmp_path, {**settings("resnet-cBN"), **change})
+    with pytest.raises(CheckpointError) as error:
+        load(tmp_path)
+    message = _one_line(error, tmp_path / "run.yaml")
+    assert "not a generator we can build" in message and phrase in message
