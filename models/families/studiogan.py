@@ -20,6 +20,10 @@ Seeds. z (z_dim,) is drawn from a CPU generator seeded with the seed: `torch.ran
 default gaussian prior, `2 · torch.rand − 1` for `z_prior: uniform`. No truncation is offered.
 A class is an index; names are CIFAR-10's, CIFAR-100's or ImageNet's when the YAML names that
 dataset with that many classes, indices otherwise.
+
+Attention. One layer after each stage listed in `attn_g_loc`, named `blocks.{k}.0` as in the file
+(`models.studiogan.attention_layers`); keys and values are max-pooled 2×2, so a layer on G×G
+queries has (G/2)² keys, and γ is the file's `sigma`.
 """
 
 from __future__ import annotations
