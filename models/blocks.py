@@ -89,13 +89,14 @@ def bake_spectral_norm(
     return weight / sigma
 
 
-def bake_power_iteration_norm(weight: torch.Tensor, u0: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def bake_power_iteration_norm(weight: torch.Tensor, u0: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """The effective weight W / σ of a BigGAN-PyTorch `SN` layer (`weight`, `u0`, `sv0` buffers).
 
     W is flattened to (out, rest). Every forward, eval included, runs one power iteration from the
     stored u0 (1, out): v = normalize(u0 W), u = normalize(v Wᵀ), σ = v Wᵀ uᵀ, each normalize
-    with `eps`. `sv0` only logs the σ of the last training step, so it is not read. σ comes from the
-    first singular vector alone, so further `u1`, `u2`, … (num_svs > 1) do not change it.
+    with `eps` (the layer's `SN_eps`). In eval u0 is not written back, so `num_itrs` > 1 repeats the
+    same iteration. `sv0` only logs the σ of the last training step, so it is not read. σ comes from
+    the first singular vector alone (Gram-Schmidt starts from it), so `u1`, `u2`, … do not change it.
     """
     weight = weight.detach()
     matrix = weight.reshape(weight.shape[0], -1)  # (out, rest)

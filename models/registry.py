@@ -2,9 +2,10 @@
 
 `load(path)` asks each family in `FAMILIES`, in order, whether it recognises the path, and loads
 the model with the first that does. The app, CLI and notebook API use only this module and never
-name a family. Families, tried in order: SAGAN-64 (our `sagan-attn/1` files and heykeetae
-`{step}_G.pth`, any path that is not a folder) and BigGAN-deep (a folder holding `config.json`
-and `pytorch_model.bin`).
+name a family. Families, tried in order: StudioGAN (a run folder with its YAML and
+`model=G_ema-…pth` / `model=G-…pth`, or one such file), BigGAN-deep (a folder holding
+`config.json` and `pytorch_model.bin`) and SAGAN-64 (our `sagan-attn/1` files and heykeetae
+`{step}_G.pth`, any other path that is not a folder).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from models import biggan
 from models.checkpoint import CheckpointError
 from models.families.base import LoadedModel, ModelFamily, SamplingInputError, SamplingInputs
 from models.families.biggan_deep import BigGANDeepFamily
 from models.families.sagan import SAGANFamily
+from models.families.studiogan import StudioGANFamily
 
 __all__ = [
     "FAMILIES",
@@ -33,7 +34,8 @@ __all__ = [
 
 SHIPPED_MODEL = Path(str(files("models").joinpath("emoji_sagan.pt")))  # what `sagan-attn serve` serves by default
 
-FAMILIES: tuple[ModelFamily, ...] = (SAGANFamily(), BigGANDeepFamily())
+# SAGAN-64 takes any file, so it comes after the families that recognise files by their names.
+FAMILIES: tuple[ModelFamily, ...] = (StudioGANFamily(), BigGANDeepFamily(), SAGANFamily())
 
 
 def load(
@@ -46,8 +48,5 @@ def load(
             model = family.load(path)
             model.module.to(device)
             return model
-    known = ", ".join(family.name for family in families)
-    raise CheckpointError(
-        f"{path}: no model family recognises it (known: {known}); "
-        f"a folder must hold {biggan.CONFIG_NAME} and {biggan.WEIGHTS_NAME}"
-    )
+    known = "; ".join(f"{family.name}: {family.needs}" for family in families)
+    raise CheckpointError(f"{path}: no model family recognises it (known: {known})")

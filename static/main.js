@@ -229,6 +229,8 @@ export async function start(root) {
     ui.seed.value = String(state.seed);
     if (model.classes) {
       ui.class.value = classLabel(state.cls, model.classes);
+    }
+    if (model.truncation) {
       ui.truncation.value = String(state.truncation);
       ui["truncation-value"].textContent = state.truncation.toFixed(2);
     }
@@ -311,9 +313,6 @@ export async function start(root) {
     if (!model.classes) return;
     ui["class-group"].hidden = false;
     ui["class-names"].append(...model.classes.map((_, i) => new Option(classLabel(i, model.classes))));
-    const range = model.truncation;
-    ui.truncation.min = String(Math.max(range.low + 0.01, 0.01));
-    ui.truncation.max = String(range.high);
     ui.class.addEventListener("change", () => {
       const index = classFromText(ui.class.value, model.classes);
       if (index === null) {
@@ -323,6 +322,16 @@ export async function start(root) {
       }
       setState({ cls: index });
     });
+    const range = model.truncation;
+    if (!range) {
+      // A conditional model without truncation (a StudioGAN run): the class alone names a sample.
+      for (const element of [ui.truncation, ui["truncation-value"], root.querySelector('label[for="truncation"]')]) {
+        element.hidden = true;
+      }
+      return;
+    }
+    ui.truncation.min = String(Math.max(range.low + 0.01, 0.01));
+    ui.truncation.max = String(range.high);
     ui.truncation.addEventListener("input", () => {
       ui["truncation-value"].textContent = Number.parseFloat(ui.truncation.value).toFixed(2);
     });

@@ -112,6 +112,33 @@ def biggan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def studiogan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random-weight StudioGAN CIFAR-10 BigGAN run: its YAML and `model=G_ema-best-…pth`, 32×32 images,
+    one attention layer on 16×16 queries with 8×8 pooled keys."""
+    from tests.models.studiogan_reference import ReferenceGenerator, randomise, save_generator, write_yaml
+
+    settings = {
+        "backbone": "big_resnet",
+        "dataset": "CIFAR10",
+        "img_size": 32,
+        "num_classes": 10,
+        "g_cond_mtd": "cBN",
+        "apply_g_sn": True,
+        "g_act_fn": "ReLU",
+        "apply_attn": True,
+        "attn_g_loc": [2],
+        "z_dim": 20,
+        "g_shared_dim": 8,
+        "g_conv_dim": 8,
+    }
+    folder = tmp_path_factory.mktemp("studiogan") / "cifar-studiogan"
+    folder.mkdir()
+    write_yaml(folder, settings)
+    save_generator(randomise(ReferenceGenerator(settings), 5), folder / "model=G_ema-best-weights-step=2000.pth")
+    return folder
+
+
 @pytest.fixture
 def biggan_client(biggan_folder: Path) -> Iterator[TestClient]:
     settings = Settings(checkpoint=biggan_folder, model_name="big", cache_bytes=8 * 2**20, torch_threads=1)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from models.capture import AttentionCapture
+from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
 
@@ -119,6 +120,7 @@ class LoadedModel:
 
 class ModelFamily(Protocol):
     name: str
+    needs: str  # what a user passes, for messages: "a folder holding …"
 
     def recognises(self, path: Path) -> bool: ...
 

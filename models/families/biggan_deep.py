@@ -23,6 +23,7 @@ __all__ = ["BigGANDeepFamily"]
 
 class BigGANDeepFamily:
     name = "biggan-deep"
+    needs = f"a pytorch-pretrained-biggan folder holding {biggan.CONFIG_NAME} and {biggan.WEIGHTS_NAME}"
     default_truncation = 0.4
 
     def recognises(self, path: Path) -> bool:

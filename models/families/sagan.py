@@ -64,6 +64,7 @@ class SAGANFamily:
     """A file: our `sagan-attn/1` checkpoint or the reference's `{step}_G.pth`."""
 
     name = NAME
+    needs = "a sagan-attn/1 checkpoint or a heykeetae {step}_G.pth file"
 
     def recognises(self, path: Path) -> bool:
         return not path.is_dir()

@@ -14,8 +14,8 @@ from models.analysis import AttentionRemoved, attention_effect, effect_map, samp
 from models.biggan import BigGANConfig, BigGANDeep, generate
 from models.capture import AttentionCapture, count_forward_hooks
 from models.checkpoint import LoadedCheckpoint
-from models.metrics import attention_statistics
 from models.families.sagan import sagan_model
+from models.metrics import attention_statistics
 from models.sagan import Generator, SAGANConfig, sample_latents
 from tests.models.biggan_reference import ATTENTION, SMALL
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from models.checkpoint import LoadedCheckpoint
+from models.families.sagan import sagan_model
 from models.metrics import (
     LayerStatistics,
     attention_statistics,
@@ -17,7 +18,6 @@ from models.metrics import (
     ring_mass_ratio,
     row_entropy_fraction,
 )
-from models.families.sagan import sagan_model
 from models.registry import LoadedModel
 from models.sagan import Generator
 

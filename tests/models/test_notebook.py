@@ -66,3 +66,17 @@ def test_the_default_is_the_servers_default_model(monkeypatch: pytest.MonkeyPatc
     assert default_model_path() == SHIPPED_MODEL
     monkeypatch.setenv("SAGAN_ATTN_CHECKPOINT", str(checkpoint_path))
     assert open_model().loaded.path == checkpoint_path
+
+
+def test_a_studiogan_run_samples_by_cifar_class_name(studiogan_folder: Path) -> None:
+    model = open_model(studiogan_folder)
+    assert model.classes[0] == "airplane" and list(model.layers) == ["blocks.2.0"]
+    sample = model.sample(6, "airplane")
+    assert (sample.class_index, sample.truncation) == (0, None)
+    image, maps = load(studiogan_folder).capture(6, 0)
+    np.testing.assert_array_equal(sample.image, image)
+    looks = sample.row(31, 0)  # 16×16 queries, 8×8 pooled keys
+    assert looks.cell == Cell(row=0, col=15, index=15, grid=16) and looks.values.shape == (8, 8)
+    np.testing.assert_array_equal(looks.values, maps["blocks.2.0"][15].reshape(8, 8))
+    with pytest.raises(ValueError, match="no truncation"):
+        model.sample(6, "airplane", truncation=0.5)

@@ -22,8 +22,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_reference_files(randomised_reference(SMALL), tmp_path_factory.mktemp("biggan"))
 
 
-def test_sagan_is_the_first_family_and_unconditional(checkpoint_path: Path) -> None:
-    assert FAMILIES[0].name == "sagan-64"
+def test_sagan_is_the_catch_all_family_for_files_and_unconditional(checkpoint_path: Path) -> None:
+    assert FAMILIES[-1].name == "sagan-64"
     model = load(checkpoint_path)
     assert model.family == "sagan-64" and model.image_size == 64 and model.path == checkpoint_path
     assert not model.inputs.conditional and model.inputs.truncation is None and model.inputs.z_dim == 16
@@ -104,8 +104,13 @@ def test_statistics_refuse_a_conditional_model_in_one_line(folder: Path) -> None
 
 
 def test_a_folder_no_family_recognises_gets_one_line(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"no model family recognises it \(known: sagan-64, biggan-deep\)"):
+    with pytest.raises(CheckpointError, match=r"no model family recognises it \(known: studiogan: .*") as error:
         load(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and "config.json and pytorch_model.bin" in message and "model=G_ema-" in message
+    assert [message.index(f"{name}: ") for name in ("studiogan", "biggan-deep", "sagan-64")] == sorted(
+        message.index(f"{name}: ") for name in ("studiogan", "biggan-deep", "sagan-64")
+    )
 
 
 def test_a_missing_file_gets_the_checkpoint_loaders_line(tmp_path: Path) -> None:

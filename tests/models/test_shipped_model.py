@@ -7,8 +7,8 @@ import torch
 
 from app.settings import DEFAULT_CHECKPOINT
 from models.checkpoint import load_checkpoint
-from models.metrics import attention_statistics
 from models.families.sagan import sagan_model
+from models.metrics import attention_statistics
 
 MAX_BYTES = 20 * 2**20
 
