@@ -66,12 +66,13 @@ def test_inspect_prints_each_layer(checkpoint_path: Path, tmp_path: Path, capsys
     assert 0.0 < float(attn2[4]) <= 1.0
     targets = output.split("targets (attn2, the last layer)\n")[1].splitlines()
     assert (
-        targets[0].startswith("- object share ratio at least 1.0: ")
+        targets[0].startswith("- object share ratio at least 1.5: ")
         and targets[0].split(": ")[1].split(",")[0] == attn2[7]
     )
     assert (
-        targets[1].startswith("- ring mass ratio at most 2.0: ") and targets[1].split(": ")[1].split(",")[0] == attn2[8]
+        targets[1].startswith("- ring mass ratio at most 1.0: ") and targets[1].split(": ")[1].split(",")[0] == attn2[8]
     )
+    assert targets[2] == f"- query variation (reported, no target): {attn2[6]}"
 
 
 def _served_app(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> object:
@@ -157,9 +158,9 @@ def test_serve_on_cuda_without_cuda_exits_with_one_line(
     assert len(lines) == 1 and "sees no CUDA device" in lines[0]
 
 
-def test_inspect_refuses_a_class_conditional_model_in_one_line(
+def test_inspect_refuses_a_model_with_a_truncation_in_one_line(
     biggan_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["inspect", str(biggan_folder), "--seeds", "2"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "biggan-deep model is class-conditional" in lines[0]
+    assert len(lines) == 1 and "biggan-deep model takes a truncation" in lines[0]

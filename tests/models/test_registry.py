@@ -98,8 +98,8 @@ def test_capture_gives_the_image_and_every_map_read_only(folder: Path) -> None:
     assert not image.flags.writeable and not matrix.flags.writeable
 
 
-def test_statistics_refuse_a_conditional_model_in_one_line(folder: Path) -> None:
-    with pytest.raises(ValueError, match="class-conditional; these statistics measure unconditional models"):
+def test_statistics_refuse_a_model_with_a_truncation_in_one_line(folder: Path) -> None:
+    with pytest.raises(ValueError, match="takes a truncation; these statistics measure SAGAN-64 models"):
         attention_statistics(load(folder), seeds=range(2))
 
 
