@@ -26,7 +26,7 @@ const IDS = [
   "colorbar-high", "colorbar-label", "colorbar-pointer", "readout-under", "top-cells", "overlay-outline",
   "map-outline", "pin", "clear-pins", "compare-layers", "panels", "pin-markers", "copy-link", "save-format",
   "save-width", "save-figure", "gallery", "gallery-grid", "gallery-prev", "gallery-next", "gallery-page",
-  "adds", "adds-layers", "adds-status", "readout",
+  "adds", "adds-layers", "adds-status", "readout", "overlay-mode",
 ];
 
 // Every element the page uses, by id, found once inside the explorer's root.
@@ -117,7 +117,7 @@ export async function start(root) {
       ]);
       if (token !== paintToken || sampleKey(wanted) !== sampleKey(state)) return;
       paintCanvas(ui.heatmap, scaled.display, slice.side, lut);
-      paintCanvas(ui.overlay, scaled.display, slice.side, lut);
+      paintCanvas(ui.overlay, scaled.display, slice.side, lut, { alphaFollows: wanted.overlay === "value" });
       paintColorbar(ui.colorbar, lut);
       ui.overlay.style.opacity = String(wanted.opacity);
       placeMarker(ui["image-marker"], slice.cell);
@@ -125,7 +125,7 @@ export async function start(root) {
       drawMass(slice, wanted);
       showReadout(ui, { layer, slice, scaled, wanted, imageSize, preview: !exact });
       showLinks(layer, wanted);
-      const extra = { index: slice.cell.index, source: slice.compact ? "compact" : "slice", preview: String(Boolean(preview)), painted: String(token) };
+      const extra = { overlay: wanted.overlay, index: slice.cell.index, source: slice.compact ? "compact" : "slice", preview: String(Boolean(preview)), painted: String(token) };
       stamp(ui.heatmap, wanted, extra);
       stamp(ui.overlay, wanted, extra);
       painted = { slice, scaled, view: wanted };
@@ -202,6 +202,7 @@ export async function start(root) {
   function controlsFromState() {
     ui.layer.value = state.layer;
     ui.opacity.value = String(state.opacity);
+    ui["overlay-mode"].value = state.overlay;
     ui.follow.checked = state.hover === "preview";
     ui.scale.value = state.scale;
     ui.mass.value = String(state.mass);
@@ -391,6 +392,7 @@ export async function start(root) {
     ui.layer.addEventListener("change", () => setState({ layer: ui.layer.value }));
     ui.colormap.addEventListener("change", () => setState({ colormap: ui.colormap.value }));
     ui.opacity.addEventListener("input", () => setState({ opacity: Number.parseFloat(ui.opacity.value) }));
+    ui["overlay-mode"].addEventListener("change", () => setState({ overlay: ui["overlay-mode"].value }));
     ui.follow.addEventListener("change", () => setState({ hover: ui.follow.checked ? "preview" : "off" }));
     ui.scale.addEventListener("change", () => setState({ scale: ui.scale.value }));
     ui.mass.addEventListener("change", () => setState({ mass: typed("mass", ui.mass, integerIn(0, 100, 0)) }));
