@@ -11,7 +11,7 @@ import { panelElement, pinColour, pinMarker } from "./pins.js";
 import { clearReadout, showReadout, showValueAt } from "./readout.js";
 import { CONTRAST_FORMULAS, maskOutline, topMassMask } from "./reading.js";
 import {
-  checkColormap, classFromText, classLabel, integerIn, MAX_PINS, readState, ruled, SEED_LIMIT, stateQuery, truncationFloor,
+  checkColormap, classIn, classLabel, integerIn, MAX_PINS, readState, ruled, SEED_LIMIT, stateQuery, truncationFloor,
   truncationIn,
 } from "./state.js";
 import { buildGallery } from "./gallery.js";
@@ -267,14 +267,9 @@ export async function start(root) {
     ui.truncation.min = String(truncationFloor(range));
     ui.truncation.max = String(range.high);
     ui.class.addEventListener("change", () => {
-      const index = classFromText(ui.class.value, model.classes);
-      if (index === null) {
-        ui.status.textContent = `"${ui.class.value}" names no single class; pick one from the list or give its index`;
-        ui.class.value = classLabel(state.cls, model.classes);
-        return;
-      }
-      setState({ cls: index });
-      ui.class.value = classLabel(index, model.classes);
+      const cls = typed("class", ui.class, classIn(model.classes, state.cls));
+      ui.class.value = classLabel(cls, model.classes);
+      setState({ cls });
     });
     ui.truncation.addEventListener("input", () => {
       ui["truncation-value"].textContent = Number.parseFloat(ui.truncation.value).toFixed(2);

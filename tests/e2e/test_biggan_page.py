@@ -162,3 +162,13 @@ def test_a_retyped_class_name_shows_the_class_again(page, biggan_url: str) -> No
     page.locator("#class").fill("Goldfish")
     page.locator("#class").dispatch_event("change")
     page.wait_for_function("() => document.querySelector('#class').value === '1: goldfish'")
+
+
+def test_a_typed_class_that_names_none_keeps_the_class_with_a_notice(page, biggan_url: str) -> None:
+    page.goto(f"{biggan_url}/?seed=3&class=1")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="1"]')
+    page.locator("#class").fill("5000")
+    page.locator("#class").dispatch_event("change")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.inner_text("#notice-text") == "class=5000: not a class here (0–999 or a name); using 1: goldfish"
+    assert page.locator("#class").input_value() == "1: goldfish"

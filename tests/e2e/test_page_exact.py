@@ -239,3 +239,24 @@ def test_no_readout_shows_the_previous_samples_numbers_while_a_new_one_loads(
     page.wait_for_function("() => document.querySelector('#top-cells').children.length === 5")
     after = page.evaluate(READOUT_SNAPSHOT)
     assert after["readout"][4] != "–" and after["top"] != old["top"]
+
+
+def test_during_fast_sample_changes_no_frame_shows_another_samples_readout(page, server_url: str, every_frame) -> None:
+    page.goto(f"{server_url}/?seed=30&x=20&y=30")
+    page.wait_for_selector('#heatmap[data-painted][data-seed="30"]')
+    frames = every_frame(page, """() => ({
+      seed: document.querySelector('#seed').value,
+      readout: document.querySelector('#readout').dataset.seed ?? null,
+      stats: document.querySelector('#readout-stats').textContent,
+      map: document.querySelector('#heatmap').dataset.seed,
+    })""")
+    for _ in range(4):
+        page.click("#next-seed")
+    page.wait_for_selector('#heatmap[data-painted][data-seed="34"]')
+    page.wait_for_function("() => document.querySelector('#readout').dataset.seed === '34'")
+    seen = frames()
+    assert any(frame["readout"] is None for frame in seen), "the readout is blank while a sample loads"
+    for frame in seen:
+        assert frame["readout"] in (None, frame["seed"]), frame
+        assert frame["map"] in ("", frame["seed"]), frame
+        assert (frame["stats"] == "–") == (frame["readout"] is None), frame
