@@ -204,8 +204,7 @@ def _draw(spec: FigureSpec, width: int, height: int, font: float) -> tuple[Figur
         bar.set_label(_wrapped(label, height_in * 0.8, 8 * font), fontsize=8 * font)
     bar.ax.tick_params(labelsize=7 * font)
     figure.supxlabel(_wrapped(caption(spec), width_in, 8 * font), fontsize=8 * font)
-    figure.canvas = FigureCanvasAgg(figure)
-    figure.canvas.draw()
+    FigureCanvasAgg(figure).draw()
     return figure, panels
 
 
