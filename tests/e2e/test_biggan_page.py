@@ -172,3 +172,15 @@ def test_a_typed_class_that_names_none_keeps_the_class_with_a_notice(page, bigga
     page.wait_for_selector("#notice:not([hidden])")
     assert page.inner_text("#notice-text") == "class=5000: not a class here (0–999 or a name); using 1: goldfish"
     assert page.locator("#class").input_value() == "1: goldfish"
+
+
+def test_axe_finds_no_moderate_serious_or_critical_violations_with_the_class_controls(
+    page, biggan_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.e2e.test_page_reading import axe_source
+
+    page.goto(f"{biggan_url}/?seed=3&class=goldfish&truncation=abc&pins=1,1;20,20")
+    page.wait_for_selector('#panels canvas[data-x="20"][data-painted]')
+    page.add_script_tag(content=axe_source(tmp_path_factory))
+    result = page.evaluate("axe.run(document).then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact})))")
+    assert [violation for violation in result if violation["impact"] in ("moderate", "serious", "critical")] == []
