@@ -54,8 +54,8 @@ class Api:
     def shared_max(self, layer: str) -> float:
         return float(np.frombuffer(self.get("/attention.f32", layer=layer).content, dtype="<f4").max())
 
-    def contrast(self, x: int, y: int, layer: str, mode: str) -> np.ndarray:
-        response = self.get("/contrast.f32", x=x, y=y, layer=layer, mode=mode)
+    def contrast(self, x: int, y: int, layer: str, mode: str, direction: str = "row") -> np.ndarray:
+        response = self.get("/contrast.f32", x=x, y=y, layer=layer, mode=mode, direction=direction)
         side = int(response.headers["X-Grid"])
         return np.frombuffer(response.content, dtype="<f4").reshape(side, side)
 
@@ -137,6 +137,20 @@ def test_a_clicked_query_on_the_emoji_model_is_exact_on_every_scale_and_contrast
         shown = [index for index, _ in shown_top_cells(page)]
         assert shown == [cell.index for cell in top_cells(exact, 5, 64)], f"top cells by {mode}"
     page.select_option("#contrast", "none")
+
+
+def test_a_clicked_column_and_its_contrast_are_exact(page, emoji_url: str, canvas_pixels, same_map, click_pixel) -> None:
+    api = Api(emoji_url, {"seed": 12})
+    lock_after_hover_data(page, api, "seed=12&x=22&y=27&direction=column", 22, 27, click_pixel)
+    column = api.row(22, 27, "attn2", direction="column")  # (32, 32) on the query grid
+    assert [value for _, value in shown_top_cells(page)] == sorted(column.ravel().tolist(), reverse=True)[:5]
+    assert "≈" not in page.inner_text("#readout-stats")
+    page.select_option("#contrast", "difference")
+    page.wait_for_selector('#heatmap[data-contrast="difference"][data-direction="column"]')
+    exact = api.contrast(22, 27, "attn2", "difference", direction="column").astype(np.float64)
+    peak = np.abs(exact).max()
+    same_map(canvas_pixels(page, "#heatmap"), api.colours(exact, -peak, peak))
+    assert float(page.inner_text("#colorbar-high")) == pytest.approx(peak, rel=5e-3)
 
 
 def test_pins_and_every_layer_are_exact_after_the_hover_data_arrived(
