@@ -15,7 +15,6 @@ import numpy as np
 from app.figure import FigureSpec, PinnedMap, Segment
 from models.geometry import attention_slice, cell_bounds, pixel_to_cell
 from models.reading import (
-    LOG_DECADES,
     Contrast,
     Scale,
     column_contrast,
@@ -112,12 +111,13 @@ def _range(low: float, high: float) -> tuple[float, float]:
 
 
 def figure_spec(image: np.ndarray, matrix: np.ndarray, pins: Sequence[tuple[int, int]], view: FigureView) -> FigureSpec:
-    """The figure of `pins` on one sample: each pin's map on the view's scale (or contrast), one shared colour range.
+    """The figure of `pins` on one sample: each pin's map on the view's scale (or contrast), on the range the page uses.
 
     Scales are `models.reading.scale_slice`'s with M = key cells and, for `absolute`, the largest
-    value of the whole map as the shared maximum. The shared range is [min low, max high] over the
-    pins; `log` keeps its top LOG_DECADES decades below the largest high. A contrast replaces the
-    scale: ratio on [0, max], difference on [−max |C|, max |C|], with its formula in the caption.
+    value of the whole map as the shared maximum: `absolute` draws every pin on that one shared
+    range, every other scale draws each pin on its own [low, high], as the page does (`log`: its own
+    top decades). A contrast replaces the scale: ratio on [0, max], difference on
+    [−max |C|, max |C|], each pin on its own, with its formula in the caption.
     """
     image_size = image.shape[0]
     marker_grid = view.query_grid if view.direction == "row" else view.key_grid
@@ -129,26 +129,27 @@ def figure_spec(image: np.ndarray, matrix: np.ndarray, pins: Sequence[tuple[int,
             for values in raw
         ]
         maps = [item.quantity for item in scaled]
-        high = max(item.high for item in scaled)
-        low = high - LOG_DECADES if view.scale is Scale.log else min(item.low for item in scaled)
+        ranges = [_range(item.low, item.high) for item in scaled]
         label, scale_name = scaled[0].label, view.scale.value
     else:
         mode = Contrast(view.contrast.value)
         maps = [values.astype(np.float64) for values in raw]
-        peak = max(float(np.abs(values).max()) for values in maps)
-        low, high = (0.0, peak) if mode is Contrast.ratio else (-peak, peak)
+        peaks = [float(np.abs(values).max()) for values in maps]
+        ranges = [_range(0.0, peak) if mode is Contrast.ratio else _range(-peak, peak) for peak in peaks]
         label, scale_name = CONTRAST_LABELS[mode], f"contrast {mode.value}"
         notes.append(CONTRAST_FORMULAS[view.direction, mode])
-    low, high = _range(low, high)
+    shared = view.contrast is FigureContrast.none and view.scale is Scale.absolute
     if view.mass > 0:
         notes.append(
             f"outlined on the sample: the smallest set of cells holding {view.mass:g} % of each pin's attention"
         )
     pinned = []
-    for (x, y), values in zip(pins, maps, strict=True):
+    for (x, y), values, (low, high) in zip(pins, maps, ranges, strict=True):
         row, col, _ = pixel_to_cell(x, y, image_size, marker_grid)
         outline = _top_mass_outline(matrix, (x, y), view, image_size) if view.mass > 0 else []
-        pinned.append(PinnedMap(x, y, values, cell_bounds(row, col, image_size, marker_grid), outline))
+        own = {} if shared else {"low": low, "high": high}
+        pinned.append(PinnedMap(x, y, values, cell_bounds(row, col, image_size, marker_grid), outline, **own))
+    low, high = ranges[0] if shared else (None, None)
     return FigureSpec(
         image=image,
         pins=pinned,
@@ -162,4 +163,5 @@ def figure_spec(image: np.ndarray, matrix: np.ndarray, pins: Sequence[tuple[int,
         scale=scale_name,
         colormap=view.colormap,
         notes=tuple(notes),
+        mass=view.mass,
     )

@@ -20,7 +20,7 @@ function element(tag, properties = {}, attributes = {}) {
 
 // One layer's figures, empty until its data arrive.
 function layerSection(layer, seed, imageSize) {
-  const heading = element("h3", { textContent: `${layer.name} · γ ${layer.gamma.toFixed(4)}` });
+  const heading = element("h2", { textContent: `${layer.name} · γ ${layer.gamma.toFixed(4)}` });
   const ablation = element("img", { className: "adds-ablation", width: imageSize, height: imageSize,
     alt: `seed ${seed} regenerated with ${layer.name}'s γ = 0` });
   const difference = element("img", { className: "adds-difference", width: imageSize, height: imageSize,

@@ -3,8 +3,9 @@
 
 import { pixelsPerCell } from "./geometry.js";
 
-// display: values in [0, 1] (see reading.js), one per cell of a side × side grid.
-export function paintCanvas(canvas, display, side, lut) {
+// display: values in [0, 1] (see reading.js), one per cell of a side × side grid. alphaFollows: each
+// cell's alpha is its LUT index (0 transparent, 255 opaque), so low values leave what lies below visible.
+export function paintCanvas(canvas, display, side, lut, { alphaFollows = false } = {}) {
   if (canvas.width !== side || canvas.height !== side) {
     canvas.width = side; // resizing reallocates and clears the canvas, so only when the grid changes
     canvas.height = side;
@@ -12,11 +13,11 @@ export function paintCanvas(canvas, display, side, lut) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(side, side);
   for (let i = 0; i < display.length; i++) {
-    const k = Math.floor(display[i] * 255 + 0.5) * 3;
-    image.data[i * 4] = lut[k];
-    image.data[i * 4 + 1] = lut[k + 1];
-    image.data[i * 4 + 2] = lut[k + 2];
-    image.data[i * 4 + 3] = 255;
+    const index = Math.floor(display[i] * 255 + 0.5);
+    image.data[i * 4] = lut[index * 3];
+    image.data[i * 4 + 1] = lut[index * 3 + 1];
+    image.data[i * 4 + 2] = lut[index * 3 + 2];
+    image.data[i * 4 + 3] = alphaFollows ? index : 255;
   }
   context.putImageData(image, 0, 0);
 }

@@ -1,14 +1,19 @@
-// The explorer page: reads the models from the page's data- attributes. A new sample's first map
-// comes from one raw slice; the compact slices that hover needs follow and are kept, so moving the
-// pointer then colours maps with no round-trip. A sample change aborts that sample's requests and
-// clears every map until the new sample's own arrive. Hover previews a query; a click locks it.
+// The explorer page: reads the models from the page's data- attributes. Hover previews a query from
+// the kept 8-bit hover data with no round-trip; a click, an arrow key or a link locks it, and a locked
+// view shows only exact float32 values (maps.js). A sample change aborts that sample's requests and
+// clears every map and readout until the new sample's own arrive.
 
-import { clearCanvas, drawOutline, formatValue, layerLabels, paintCanvas, paintColorbar, placeMarker, readoutTexts } from "./draw.js";
-import { clickedCell, compactSlice, markerGrid, pixelAt, pixelsPerCell } from "./geometry.js";
-import { colormapApi, compactValues, modelApi, sampleKey } from "./network.js";
+import { clearCanvas, drawOutline, layerLabels, paintCanvas, paintColorbar, placeMarker } from "./draw.js";
+import { markerGrid, pixelAt, pixelsPerCell } from "./geometry.js";
+import { mapSource } from "./maps.js";
+import { colormapApi, modelApi, sampleKey } from "./network.js";
 import { panelElement, pinColour, pinMarker } from "./pins.js";
-import { averageRow, CONTRAST_FORMULAS, contrast, maskOutline, scaleContrast, scaleSlice, topCells, topMassMask } from "./reading.js";
-import { checkColormap, classFromText, classLabel, clampInt, MAX_PINS, readState, SEED_LIMIT, stateQuery, truncationIn } from "./state.js";
+import { clearReadout, showReadout, showValueAt } from "./readout.js";
+import { CONTRAST_FORMULAS, maskOutline, topMassMask } from "./reading.js";
+import {
+  checkColormap, classIn, classLabel, integerIn, MAX_PINS, readState, ruled, SEED_LIMIT, stateQuery, truncationFloor,
+  truncationIn,
+} from "./state.js";
 import { buildGallery } from "./gallery.js";
 import { buildAttentionAdds } from "./adds.js";
 
@@ -21,21 +26,14 @@ const IDS = [
   "colorbar-high", "colorbar-label", "colorbar-pointer", "readout-under", "top-cells", "overlay-outline",
   "map-outline", "pin", "clear-pins", "compare-layers", "panels", "pin-markers", "copy-link", "save-format",
   "save-width", "save-figure", "gallery", "gallery-grid", "gallery-prev", "gallery-next", "gallery-page",
-  "adds", "adds-layers", "adds-status",
+  "adds", "adds-layers", "adds-status", "readout", "overlay-mode",
 ];
-const TOP_K = 5;
 
 // Every element the page uses, by id, found once inside the explorer's root.
 function findElements(root) {
   const ui = Object.fromEntries(IDS.map((id) => [id, root.querySelector(`#${id}`)]));
   ui.directions = [...root.querySelectorAll('input[name="direction"]')];
   return ui;
-}
-
-function maxOf(values) {
-  let peak = 0;
-  for (const v of values) if (v > peak) peak = v;
-  return peak;
 }
 
 export async function start(root) {
@@ -46,10 +44,10 @@ export async function start(root) {
   const ui = findElements(root);
   const api = modelApi(model.name);
   const colormaps = colormapApi();
+  const maps = mapSource(api, layersByName, imageSize);
   const first = readState(location.search, model);
   const state = first.state;
   const notices = [...first.notices];
-  const averages = new WeakMap(); // compact → its average row
   let preview = null; // the hovered pixel, shown but not locked
   let dragging = null; // the pointer id scrubbing the query
   let paintToken = 0;
@@ -57,7 +55,6 @@ export async function start(root) {
   let painted = null; // what the main map shows: { slice, scaled, view }
   let imageReady = false;
   let sampleRequests = new AbortController(); // aborted when the sample changes
-  let paintRequest = new AbortController(); // aborted when a newer paint starts
 
   const view = () => (preview ? { ...state, ...preview } : { ...state });
 
@@ -66,40 +63,15 @@ export async function start(root) {
     ui.notice.hidden = notices.length === 0;
   }
 
-  function averageOf(compact, direction) {
-    if (!averages.has(compact)) averages.set(compact, averageRow(compact, direction));
-    return averages.get(compact);
-  }
-
-  // A slice's raw values, its cell and grid: from the kept compact slices, else one raw slice.
-  async function sliceFor(wanted, layer, signal) {
-    const compact = api.compactReady(wanted, layer.name, wanted.direction);
-    if (compact) {
-      const { side, cell } = compactSlice(compact, layer, wanted.direction, wanted.x, wanted.y, imageSize);
-      return { values: compactValues(compact, cell.index), side, cell, compact: true };
+  // A typed value through the same rule as its URL parameter, with the same notice.
+  function typed(name, input, rule) {
+    const { value, note } = ruled(name, input.value, rule);
+    if (note) {
+      notices.push(note);
+      showNotices();
     }
-    const { values, side } = await api.slice(wanted, layer.name, wanted.direction, wanted.x, wanted.y, signal);
-    return { values, side, cell: clickedCell(layer, wanted.direction, wanted.x, wanted.y, imageSize), compact: false };
-  }
-
-  // The slice of a view on its scale or contrast (these need the compact slices: a shared maximum, ā).
-  async function render(wanted, signal) {
-    const layer = layersByName.get(wanted.layer);
-    let compact = api.compactReady(wanted, layer.name, wanted.direction);
-    if (!compact && (wanted.scale === "absolute" || wanted.contrast !== "none")) {
-      compact = await api.compact(wanted, layer.name, wanted.direction, sampleRequests.signal);
-    }
-    const slice = await sliceFor(wanted, layer, signal);
-    let scaled;
-    if (wanted.contrast !== "none") {
-      const average = averageOf(compact, wanted.direction);
-      const base = wanted.direction === "row" ? average : average[slice.cell.index];
-      scaled = scaleContrast(contrast(slice.values, base, wanted.contrast), wanted.contrast);
-    } else {
-      const sharedMax = compact ? maxOf(compact.scales) : undefined;
-      scaled = scaleSlice(slice.values, wanted.scale, { keyCount: layer.key_grid ** 2, sharedMax });
-    }
-    return { layer, slice, scaled };
+    input.value = String(value);
+    return value;
   }
 
   function stamp(canvas, wanted, extra = {}) {
@@ -110,30 +82,7 @@ export async function start(root) {
     });
   }
 
-  function showReadout(layer, slice, scaled, wanted) {
-    const stats = {
-      peak: maxOf(slice.values), total: slice.values.reduce((a, b) => a + b, 0), approximate: Boolean(slice.compact),
-    };
-    const texts = readoutTexts(wanted, layer, slice.cell, stats, imageSize);
-    for (const key of ["pixel", "cell", "mapping", "gamma", "stats"]) ui[`readout-${key}`].textContent = texts[key];
-    const mode = preview ? "Preview (click to lock): " : "";
-    ui["map-caption"].textContent = mode + texts.caption;
-    ui.heatmap.setAttribute("aria-label", `Attention map. ${texts.caption}`);
-    ui.overlay.setAttribute("aria-label", `Attention map over the sample. ${texts.caption}`);
-    ui["colorbar-low"].textContent = formatValue(scaled.low);
-    ui["colorbar-high"].textContent = formatValue(scaled.high);
-    ui["colorbar-label"].textContent = scaled.label;
-    // Ranked by what the map shows (a contrast when one is on), each with its attention weight.
-    ui["top-cells"].replaceChildren(...topCells(scaled.quantity, TOP_K, slice.side, imageSize).map((cell) => {
-      const item = document.createElement("li");
-      const [x0, y0, x1, y1] = cell.pixels;
-      const value = slice.values[cell.index];
-      const onScale = cell.value === value ? "" : ` (${scaled.label}: ${formatValue(cell.value)})`;
-      item.textContent = `${formatValue(value)}${onScale} · cell row ${cell.row}, col ${cell.col} · x ${x0}–${x1 - 1}, y ${y0}–${y1 - 1}`;
-      item.dataset.index = cell.index;
-      item.dataset.value = value;
-      return item;
-    }));
+  function showLinks(layer, wanted) {
     const where = { layer: layer.name, x: wanted.x, y: wanted.y, direction: wanted.direction };
     ui["link-png"].href = api.url(wanted, "/heatmap.png", {
       ...where, colormap: wanted.colormap, overlay: true, opacity: wanted.opacity, size: Math.max(512, imageSize), marker: true,
@@ -161,21 +110,22 @@ export async function start(root) {
   async function paint() {
     const token = ++paintToken;
     const wanted = view();
-    paintRequest.abort();
-    paintRequest = new AbortController();
-    const signal = AbortSignal.any([sampleRequests.signal, paintRequest.signal]);
+    const exact = !preview;
     try {
-      const [{ layer, slice, scaled }, lut] = await Promise.all([render(wanted, signal), colormaps.lut(wanted.colormap)]);
+      const [{ layer, slice, scaled }, lut] = await Promise.all([
+        maps.render(wanted, exact, sampleRequests.signal), colormaps.lut(wanted.colormap),
+      ]);
       if (token !== paintToken || sampleKey(wanted) !== sampleKey(state)) return;
       paintCanvas(ui.heatmap, scaled.display, slice.side, lut);
-      paintCanvas(ui.overlay, scaled.display, slice.side, lut);
+      paintCanvas(ui.overlay, scaled.display, slice.side, lut, { alphaFollows: wanted.overlay === "value" });
       paintColorbar(ui.colorbar, lut);
       ui.overlay.style.opacity = String(wanted.opacity);
       placeMarker(ui["image-marker"], slice.cell);
       placeMarker(ui["map-marker"], slice.cell);
       drawMass(slice, wanted);
-      showReadout(layer, slice, scaled, wanted);
-      const extra = { index: slice.cell.index, source: slice.compact ? "compact" : "slice", preview: String(Boolean(preview)), painted: String(token) };
+      showReadout(ui, { layer, slice, scaled, wanted, imageSize, preview: !exact });
+      showLinks(layer, wanted);
+      const extra = { overlay: wanted.overlay, index: slice.cell.index, source: slice.compact ? "compact" : "slice", preview: String(Boolean(preview)), painted: String(token) };
       stamp(ui.heatmap, wanted, extra);
       stamp(ui.overlay, wanted, extra);
       painted = { slice, scaled, view: wanted };
@@ -215,7 +165,7 @@ export async function start(root) {
       const lut = await colormaps.lut(state.colormap);
       await Promise.all(built.map(async ({ panel, canvas }) => {
         const wanted = { ...wantedBase, x: panel.x, y: panel.y, layer: panel.layer };
-        const { slice, scaled } = await render(wanted, sampleRequests.signal);
+        const { slice, scaled } = await maps.render(wanted, true, sampleRequests.signal);
         if (token !== panelToken || sampleKey(wanted) !== sampleKey(state)) return;
         paintCanvas(canvas, scaled.display, slice.side, lut);
         stamp(canvas, wanted, { kind: panel.kind, painted: "true" });
@@ -237,6 +187,7 @@ export async function start(root) {
     root.dataset.loading = "true";
     ui.loading.hidden = false;
     ui.loading.textContent = `Loading seed ${state.seed}…`;
+    clearReadout(ui, ui.loading.textContent);
     imageReady = false;
     painted = null;
     for (const canvas of [ui.heatmap, ui.overlay, ui["map-outline"], ui["overlay-outline"]]) {
@@ -253,6 +204,7 @@ export async function start(root) {
   function controlsFromState() {
     ui.layer.value = state.layer;
     ui.opacity.value = String(state.opacity);
+    ui["overlay-mode"].value = state.overlay;
     ui.follow.checked = state.hover === "preview";
     ui.scale.value = state.scale;
     ui.mass.value = String(state.mass);
@@ -314,13 +266,9 @@ export async function start(root) {
     ui["class-group"].hidden = false;
     ui["class-names"].append(...model.classes.map((_, i) => new Option(classLabel(i, model.classes))));
     ui.class.addEventListener("change", () => {
-      const index = classFromText(ui.class.value, model.classes);
-      if (index === null) {
-        ui.status.textContent = `"${ui.class.value}" names no single class; pick one from the list or give its index`;
-        ui.class.value = classLabel(state.cls, model.classes);
-        return;
-      }
-      setState({ cls: index });
+      const cls = typed("class", ui.class, classIn(model.classes, state.cls));
+      ui.class.value = classLabel(cls, model.classes);
+      setState({ cls });
     });
     const range = model.truncation;
     if (!range) {
@@ -330,13 +278,13 @@ export async function start(root) {
       }
       return;
     }
-    ui.truncation.min = String(Math.max(range.low + 0.01, 0.01));
+    ui.truncation.min = String(truncationFloor(range));
     ui.truncation.max = String(range.high);
     ui.truncation.addEventListener("input", () => {
       ui["truncation-value"].textContent = Number.parseFloat(ui.truncation.value).toFixed(2);
     });
     ui.truncation.addEventListener("change", () => {
-      setState({ truncation: truncationIn(ui.truncation.value, range, state.truncation) });
+      setState({ truncation: typed("truncation", ui.truncation, truncationIn(range, state.truncation)) });
     });
   }
 
@@ -364,23 +312,6 @@ export async function start(root) {
     });
   }
 
-  // The value of the shown map under the pointer, on the colour bar too.
-  function showValueAt(event, stack) {
-    if (!painted) return;
-    const { slice, scaled } = painted;
-    const box = stack.getBoundingClientRect();
-    const col = Math.min(slice.side - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * slice.side)));
-    const row = Math.min(slice.side - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * slice.side)));
-    const index = row * slice.side + col;
-    const value = slice.values[index];
-    const onScale = scaled.quantity[index] === value ? "" : ` (${scaled.label}: ${formatValue(scaled.quantity[index])})`;
-    ui["readout-under"].textContent = `cell row ${row}, col ${col}: ${formatValue(value)}${onScale}`;
-    ui["readout-under"].dataset.index = index;
-    ui["readout-under"].dataset.value = slice.values[index];
-    ui["colorbar-pointer"].hidden = false;
-    ui["colorbar-pointer"].style.left = `${scaled.display[index] * 100}%`;
-  }
-
   function bindPointer() {
     const stack = ui["image-stack"];
     const pixelOf = (event) => pixelAt(event.clientX, event.clientY, stack.getBoundingClientRect(), imageSize);
@@ -402,7 +333,7 @@ export async function start(root) {
       }
       if (event.pointerType === "touch") return;
       if (state.hover !== "preview") {
-        showValueAt(event, stack);
+        if (painted) showValueAt(ui, painted, event, stack);
         return;
       }
       if (!preview || preview.x !== x || preview.y !== y) {
@@ -415,20 +346,23 @@ export async function start(root) {
       preview = null;
       paint();
     });
-    ui["map-stack"].addEventListener("pointermove", (event) => showValueAt(event, ui["map-stack"]));
+    ui["map-stack"].addEventListener("pointermove", (event) => {
+      if (painted) showValueAt(ui, painted, event, ui["map-stack"]);
+    });
     ui["map-stack"].addEventListener("pointerleave", () => { ui["colorbar-pointer"].hidden = true; });
   }
 
   async function saveFigure() {
     const format = ui["save-format"].value;
-    const width = clampInt(ui["save-width"].value, 200, 4096, 1200);
-    ui["save-width"].value = String(width);
     const params = {
       layer: state.layer, direction: state.direction, scale: state.scale, colormap: state.colormap, contrast: state.contrast,
       pins: state.pins.length ? state.pins.map((pin) => `${pin.x},${pin.y}`).join(";") : `${state.x},${state.y}`,
     };
     if (state.mass > 0) params.mass = state.mass;
-    if (format === "png") Object.assign(params, { width, height: Math.round(width / 2) });
+    if (format === "png") {
+      const width = typed("width", ui["save-width"], integerIn(400, 4096, 1200));  // height = width / 2 ≥ 200
+      Object.assign(params, { width, height: Math.round(width / 2) });
+    }
     const url = api.figureUrl(state, format, params);
     ui["save-figure"].dataset.href = url;
     const response = await fetch(url);
@@ -455,16 +389,20 @@ export async function start(root) {
   }
 
   function bindControls() {
-    ui.seed.addEventListener("change", () => setState({ seed: clampInt(ui.seed.value, 0, SEED_LIMIT - 1, state.seed) }));
+    ui.seed.addEventListener("change", () => setState({ seed: typed("seed", ui.seed, integerIn(0, SEED_LIMIT - 1, state.seed)) }));
     ui["prev-seed"].addEventListener("click", () => setState({ seed: (state.seed + SEED_LIMIT - 1) % SEED_LIMIT }));
     ui["next-seed"].addEventListener("click", () => setState({ seed: (state.seed + 1) % SEED_LIMIT }));
     ui["random-seed"].addEventListener("click", () => setState({ seed: Math.floor(Math.random() * SEED_LIMIT) }));
     ui.layer.addEventListener("change", () => setState({ layer: ui.layer.value }));
     ui.colormap.addEventListener("change", () => setState({ colormap: ui.colormap.value }));
     ui.opacity.addEventListener("input", () => setState({ opacity: Number.parseFloat(ui.opacity.value) }));
+    ui["overlay-mode"].addEventListener("change", () => setState({ overlay: ui["overlay-mode"].value }));
     ui.follow.addEventListener("change", () => setState({ hover: ui.follow.checked ? "preview" : "off" }));
     ui.scale.addEventListener("change", () => setState({ scale: ui.scale.value }));
-    ui.mass.addEventListener("change", () => setState({ mass: clampInt(ui.mass.value, 0, 100, 0) }));
+    ui.mass.addEventListener("change", () => setState({ mass: typed("mass", ui.mass, integerIn(0, 100, 0)) }));
+    const widthForFormat = () => { ui["save-width"].disabled = ui["save-format"].value === "svg"; };  // SVG has no pixel width
+    ui["save-format"].addEventListener("change", widthForFormat);
+    widthForFormat();
     ui.contrast.addEventListener("change", () => setState({ contrast: ui.contrast.value }));
     ui["compare-layers"].addEventListener("change", () => setState({ layers: ui["compare-layers"].checked ? "all" : "one" }));
     ui.pin.addEventListener("click", pinQuery);

@@ -1,9 +1,10 @@
-// The REST API as the page uses it. A new sample's first map comes from one raw float32 slice
-// (slice.f32); the data hover needs follows as 8-bit slices with a scale each (slices.u8, gzipped by
+// The REST API as the page uses it. Every locked map comes from raw float32 slices (slice.f32,
+// contrast.f32), kept by cell; the data hover needs follows as 8-bit slices with a scale each (slices.u8, gzipped by
 // the server), fetched once per sample, layer and direction and kept. Every request of a sample
 // takes that sample's AbortSignal, so a sample change cancels what is still in flight.
 
 const COMPACT_CACHE_LIMIT = 8;
+const EXACT_CACHE_LIMIT = 256;
 
 async function fetchOk(url, signal) {
   const response = await fetch(url, { signal });
@@ -53,10 +54,18 @@ export function compactValues(compact, index) {
   return Float32Array.from(compact.quantised.subarray(start, start + compact.length), (q) => q * factor);
 }
 
+// remembered, keeping the newest EXACT_CACHE_LIMIT entries.
+function kept(cache, key, load) {
+  const promise = remembered(cache, key, load);
+  while (cache.size > EXACT_CACHE_LIMIT) cache.delete(cache.keys().next().value);
+  return promise;
+}
+
 export function modelApi(modelName) {
   const base = `/api/models/${encodeURIComponent(modelName)}`;
   const compacts = new Map(); // "sample/layer/direction" → Promise<compact>
   const ready = new Map(); // the same keys → compact, once arrived
+  const exact = new Map(); // "sample/layer/direction/cell[/contrast]" → Promise of float32 values
   const url = (sample, path, extra = {}) => {
     const query = new URLSearchParams(sampleQuery(sample));
     for (const [name, value] of Object.entries(extra)) query.set(name, value);
@@ -74,10 +83,19 @@ export function modelApi(modelName) {
       for (const [name, value] of Object.entries(params)) query.set(name, value);
       return `${base}/figure.${format}?${query}`;
     },
-    async slice(sample, layer, direction, x, y, signal) {
-      const response = await fetchOk(url(sample, "/slice.f32", { layer, direction, x, y }), signal);
-      const values = new Float32Array(await response.arrayBuffer());
-      return { values, side: Number(response.headers.get("X-Grid")) };
+    // One exact slice (float32), kept by its cell: `cell` is the flat index of (x, y)'s cell.
+    slice(sample, layer, direction, x, y, cell, signal) {
+      return kept(exact, `${sampleKey(sample)}/${layer}/${direction}/${cell}`, async () => {
+        const response = await fetchOk(url(sample, "/slice.f32", { layer, direction, x, y }), signal);
+        return { values: new Float32Array(await response.arrayBuffer()), side: Number(response.headers.get("X-Grid")) };
+      });
+    },
+    // One slice against the sample's average row, computed by the server in float32 (see contrast.f32).
+    contrast(sample, layer, direction, x, y, mode, cell, signal) {
+      return kept(exact, `${sampleKey(sample)}/${layer}/${direction}/${cell}/${mode}`, async () => {
+        const response = await fetchOk(url(sample, "/contrast.f32", { layer, direction, x, y, mode }), signal);
+        return new Float32Array(await response.arrayBuffer());
+      });
     },
     // The sample with `layer`'s γ = 0, as a Blob.
     async ablation(sample, layer, signal) {

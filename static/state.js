@@ -1,5 +1,6 @@
 // The view's state and its URL: every field is read from and written to the query string, so a
-// copied link reproduces the view. Conditional models add the class (an index) and the truncation.
+// copied link reproduces the view. Conditional models add the class (an index or a name in the URL,
+// an index once read) and the truncation.
 // A value the URL gets wrong is clamped or defaulted, and each such change is reported as a notice.
 
 export const SEED_LIMIT = 2 ** 32;
@@ -7,28 +8,74 @@ export const MAX_PINS = 10;
 export const SCALES = ["relative", "absolute", "uniform", "log"];
 export const CONTRASTS = ["none", "ratio", "difference"];
 export const HOVER_MODES = ["preview", "off"];
+// "value": each cell's opacity follows its value times the opacity slider, so low attention stays
+// transparent; "flat": every cell at the slider's opacity.
+export const OVERLAY_MODES = ["value", "flat"];
 const DEFAULT_OPACITY = 0.6;
 const DEFAULT_COLORMAP = "viridis";
 
-export function clampInt(value, low, high, fallback) {
-  const n = Number.parseInt(value, 10);
-  return Number.isFinite(n) && n >= low && n <= high ? n : fallback;
+// A rule for a number in [low, high]: raw text → { value, note }, the note saying in a few words what
+// happened (not a number, rounded, clamped). URL values and typed values go through the same rules.
+export function numberIn(low, high, fallback, { integer = false } = {}) {
+  return (raw) => {
+    const n = Number(raw);
+    if (String(raw).trim() === "" || !Number.isFinite(n)) return { value: fallback, note: `not a number; using ${fallback}` };
+    if (n > high) return { value: high, note: `above ${high}; clamped to ${high}` };
+    if (n < low) return { value: low, note: `below ${low}; clamped to ${low}` };
+    const value = integer ? Math.round(n) + 0 : n;
+    return value === n ? { value } : { value, note: `rounded to ${value}` };
+  };
 }
 
-// A truncation inside the model's (low, high], or the fallback.
-export function truncationIn(value, range, fallback) {
-  const t = Number.parseFloat(value);
-  return Number.isFinite(t) && t > range.low && t <= range.high ? t : fallback;
+export const integerIn = (low, high, fallback) => numberIn(low, high, fallback, { integer: true });
+
+// The lowest truncation the page offers: the model's range is (low, high], in steps of 0.01.
+export function truncationFloor(range) {
+  return Math.max(range.low + 0.01, 0.01);
 }
 
-// "x1,y1;x2,y2" → [{x, y}], keeping pairs of integers inside the image, at most MAX_PINS.
+export function truncationIn(range, fallback) {
+  return numberIn(truncationFloor(range), range.high, fallback);
+}
+
+// A class given as an index or a name, as the API takes it (see classFromText).
+export function classIn(names, fallback) {
+  return (raw) => {
+    const index = classFromText(raw, names);
+    if (index !== null) return { value: index };
+    return { value: fallback, note: `not a class here (0–${names.length - 1} or a name); using ${classLabel(fallback, names)}` };
+  };
+}
+
+// A value through its rule; the note, if any, names the value: "mass=150: above 100; clamped to 100".
+export function ruled(name, raw, rule) {
+  const { value, note } = rule(raw);
+  const shown = raw.length > 24 ? `${raw.slice(0, 20)}…` : raw;
+  return { value, note: note ? `${name}=${shown}: ${note}` : null };
+}
+
+// "x1,y1;x2,y2" → { pins: [{x, y}], dropped, cut }: pairs of integers inside the image, at most MAX_PINS;
+// dropped counts the pairs that are not, cut whether more than MAX_PINS remained.
 export function parsePins(text, size) {
   const pins = [];
+  let dropped = 0;
   for (const pair of (text ?? "").split(";")) {
+    if (pair.trim() === "") continue;
     const match = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(pair);
     if (match && Number(match[1]) < size && Number(match[2]) < size) pins.push({ x: Number(match[1]), y: Number(match[2]) });
+    else dropped += 1;
   }
-  return pins.slice(0, MAX_PINS);
+  return { pins: pins.slice(0, MAX_PINS), dropped, cut: pins.length > MAX_PINS };
+}
+
+function pinsIn(size) {
+  return (raw) => {
+    const { pins, dropped, cut } = parsePins(raw, size);
+    const notes = [];
+    if (dropped) notes.push(`dropped ${dropped} not x,y inside the image`);
+    if (cut) notes.push(`cut to ${MAX_PINS} pins`);
+    return { value: pins, note: notes.join("; ") || null };
+  };
 }
 
 export function formatPins(pins) {
@@ -37,23 +84,12 @@ export function formatPins(pins) {
 
 // One URL parameter read against its rule; a present but unusable value adds a notice.
 function reader(params, notices) {
-  return (name, parse, fallback) => {
+  return (name, rule, fallback) => {
     const raw = params.get(name);
     if (raw === null) return fallback;
-    const { value, note } = parse(raw);
-    if (note) notices.push(`${name}=${raw}: ${note}`);
+    const { value, note } = ruled(name, raw, rule);
+    if (note) notices.push(note);
     return value ?? fallback;
-  };
-}
-
-function integerIn(low, high, fallback) {
-  return (raw) => {
-    const n = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(n)) return { value: fallback, note: `not a number; using ${fallback}` };
-    const rounded = Math.round(n);
-    const clamped = Math.min(high, Math.max(low, rounded));
-    if (clamped !== n) return { value: clamped, note: `outside ${low}–${high}; clamped to ${clamped}` };
-    return { value: clamped };
   };
 }
 
@@ -71,29 +107,22 @@ export function readState(search, model) {
   const layerNames = model.layers.map((layer) => layer.name);
   const state = {
     seed: read("seed", integerIn(0, SEED_LIMIT - 1, 0), 0),
-    cls: model.classes ? clampInt(params.get("class"), 0, model.classes.length - 1, 0) : null,
-    truncation: model.truncation ? truncationIn(params.get("truncation"), model.truncation, model.truncation.default) : null,
+    cls: model.classes ? read("class", classIn(model.classes, 0), 0) : null,
+    truncation: model.truncation
+      ? read("truncation", truncationIn(model.truncation, model.truncation.default), model.truncation.default) : null,
     layer: read("layer", oneOf(layerNames, model.default_layer), model.default_layer),
     x: read("x", integerIn(0, size - 1, center), center),
     y: read("y", integerIn(0, size - 1, center), center),
     direction: read("direction", oneOf(["row", "column"], "row"), "row"),
     colormap: params.get("colormap") || DEFAULT_COLORMAP,
-    opacity: read("opacity", (raw) => {
-      const n = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(n)) return { value: DEFAULT_OPACITY, note: `not a number; using ${DEFAULT_OPACITY}` };
-      const clamped = Math.min(1, Math.max(0, n));
-      return clamped === n ? { value: n } : { value: clamped, note: `outside 0–1; clamped to ${clamped}` };
-    }, DEFAULT_OPACITY),
+    opacity: read("opacity", numberIn(0, 1, DEFAULT_OPACITY), DEFAULT_OPACITY),
+    overlay: read("overlay", oneOf(OVERLAY_MODES, OVERLAY_MODES[0]), OVERLAY_MODES[0]),
     hover: read("hover", oneOf(HOVER_MODES, "preview"), "preview"),
     scale: read("scale", oneOf(SCALES, "relative"), "relative"),
     contrast: read("contrast", oneOf(CONTRASTS, "none"), "none"),
     layers: read("layers", oneOf(["one", "all"], "one"), "one"),
     mass: read("mass", integerIn(0, 100, 0), 0),
-    pins: read("pins", (raw) => {
-      const pins = parsePins(raw, size);
-      const given = raw.split(";").filter((pair) => pair.trim() !== "").length;
-      return pins.length === given ? { value: pins } : { value: pins, note: `kept ${pins.length} of ${given} pins (x,y inside the image, at most ${MAX_PINS})` };
-    }, []),
+    pins: read("pins", pinsIn(size), []),
   };
   return { state, notices };
 }
@@ -110,7 +139,7 @@ export function stateQuery(state) {
   const params = new URLSearchParams({ seed: state.seed });
   if (state.cls !== null) params.set("class", state.cls);
   if (state.truncation !== null) params.set("truncation", state.truncation);
-  for (const key of ["layer", "x", "y", "direction", "colormap", "opacity", "hover", "scale", "contrast", "layers", "mass"]) {
+  for (const key of ["layer", "x", "y", "direction", "colormap", "opacity", "overlay", "hover", "scale", "contrast", "layers", "mass"]) {
     params.set(key, state[key]);
   }
   if (state.pins.length) params.set("pins", formatPins(state.pins));

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from app import render
 from app.cache import Sample
-from app.figure import FIGURE_PIXELS, MAX_ASPECT, MAX_PINS, FigureSpec, figure_png, figure_svg
+from app.figure import FIGURE_PIXELS, MAX_ASPECT, MAX_PINS, FigureSpec, figure_png_and_boxes, figure_svg
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -249,8 +249,9 @@ async def get_figure_spec(
     scale: Annotated[
         Scale,
         Query(
-            description="`relative`: v on [0, max over the pins]; `absolute`: v on [0, max of the whole map]; "
-            "`uniform`: v·M (ratio to uniform attention); `log`: log₁₀(v·M), its top 4 decades"
+            description="`relative`: v on [0, the pin's max]; `absolute`: v on [0, max of the whole map], one range "
+            "for every pin; `uniform`: v·M (ratio to uniform attention) on [0, the pin's max]; `log`: log₁₀(v·M), "
+            "the pin's top 4 decades"
         ),
     ] = Scale.relative,
     colormap: ColormapQuery = "viridis",
@@ -290,9 +291,10 @@ async def get_figure_spec(
 
 
 FigureDep = Annotated[FigureSpec, Depends(get_figure_spec)]
-FIGURE_DOC = """The sample with each pinned query marked in its own colour, one map per pin on one colour
-scale, a colour bar of real values, and a caption with model, layer, seed, direction and scale: the
-page's "save figure", for scripts. Drawn with matplotlib."""
+FIGURE_DOC = """The sample with each pinned query marked in its own colour, one map per pin on the range the
+page uses (`absolute`: one shared range with a colour bar of real values; every other scale and contrast:
+each map on its own range, written above it), and a caption with model, layer, seed, direction, scale,
+which range and the top-mass share: the page's "save figure", for scripts. Drawn with matplotlib."""
 SMALLEST, LARGEST = FIGURE_PIXELS
 WidthQuery = Annotated[int, Query(ge=SMALLEST, le=LARGEST, description=f"PNG width in pixels, {SMALLEST}..{LARGEST}")]
 HeightQuery = Annotated[
@@ -314,7 +316,8 @@ def _figure_response(body: bytes, media_type: str, spec: FigureSpec, service: Mo
 @router.get(
     "/models/{model}/figure.png",
     summary="A figure of pinned queries, as PNG",
-    description=FIGURE_DOC,
+    description=FIGURE_DOC + " Header `X-Map-Boxes`: each pin's map as x0,y0,x1,y1 pixels (origin top left, "
+    "ends exclusive), separated by ';'.",
     responses={200: PNG},
 )
 async def figure_as_png(
@@ -327,8 +330,10 @@ async def figure_as_png(
         )
     if cached := not_modified(request, service):
         return cached
-    body = await asyncio.to_thread(figure_png, spec, width, height)
-    return _figure_response(body, "image/png", spec, service, "png")
+    body, boxes = await asyncio.to_thread(figure_png_and_boxes, spec, width, height)
+    response = _figure_response(body, "image/png", spec, service, "png")
+    response.headers["X-Map-Boxes"] = ";".join(",".join(map(str, box)) for box in boxes)
+    return response
 
 
 @router.get(

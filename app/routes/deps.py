@@ -35,13 +35,9 @@ SeedPath = Annotated[
 SeedQuery = Annotated[
     int, Query(ge=0, lt=SEED_LIMIT, description="sample seed; the same seed gives the same image everywhere")
 ]
-MAX_IMAGE_SIZE = 4096
-XQuery = Annotated[
-    int, Query(ge=0, lt=MAX_IMAGE_SIZE, description="pixel column in the output image, 0 ≤ x < the model's image_size")
-]
-YQuery = Annotated[
-    int, Query(ge=0, lt=MAX_IMAGE_SIZE, description="pixel row in the output image, 0 ≤ y < the model's image_size")
-]
+# The upper bound is the model's image_size, checked in get_pixel so that every x too large gets one message.
+XQuery = Annotated[int, Query(ge=0, description="pixel column in the output image, 0 ≤ x < the model's image_size")]
+YQuery = Annotated[int, Query(ge=0, description="pixel row in the output image, 0 ≤ y < the model's image_size")]
 ClassQuery = Annotated[
     str | None,
     Query(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app import render
+from app.figure import caption
 from app.views import FigureContrast, FigureView, figure_spec
 from models.analysis import attention_effect, pixel_difference
 from models.capture import count_forward_hooks
@@ -215,6 +216,25 @@ def test_figure_outlines_each_pins_top_mass_set_and_says_so(client: TestClient) 
     text = "".join(ET.fromstring(client.get(f"{FIGURE}.svg", params=params).content).itertext())
     assert "holding 50 % of each pin's attention" in text
     assert client.get(f"{FIGURE}.svg", params={**params, "mass": 101}).status_code == 422
+
+
+def test_the_figure_scales_each_pin_as_the_page_does(client: TestClient) -> None:
+    service = client.app.state.models["tiny"]
+    sample = service.sample(12)
+    matrix = sample.attention["attn2"]
+    pins = [(10, 50), (32, 8)]
+    view = FigureView("tiny", "attn2", 12, 32, 32, "row", Scale.relative, FigureContrast.none, "viridis", mass=50.0)
+    spec = figure_spec(sample.image, matrix, pins, view)
+    assert not spec.shared
+    for (x, y), pin in zip(pins, spec.pins, strict=True):
+        values, _ = attention_slice(matrix, x, y, "row", 64, 32, 32)
+        assert (pin.low, pin.high) == (0.0, float(values.max()))
+    shared = figure_spec(sample.image, matrix, pins, replace(view, scale=Scale.absolute))
+    assert shared.shared and (shared.low, shared.high) == (0.0, float(matrix.max()))
+    logged = figure_spec(sample.image, matrix, pins, replace(view, scale=Scale.log))
+    assert all(pin.high - pin.low == pytest.approx(4.0) for pin in logged.pins)
+    assert len({pin.high for pin in logged.pins}) == 2, "each pin keeps its own top decades"
+    assert "top mass 50 %" in caption(spec) and "each map on its own colour range" in caption(spec)
 
 
 def test_a_column_nobody_looks_at_gets_no_outline_rather_than_an_error() -> None:

@@ -190,7 +190,9 @@ def test_revalidation_never_skips_input_checks(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("url", "status", "fragment"),
     [
-        (f"{BASE}/1/heatmap.png?x=64&y=0", 422, "x must be below the image size 64"),
+        (f"{BASE}/1/heatmap.png?x=64&y=0", 422, "x must be below the image size 64, got 64"),
+        (f"{BASE}/1/heatmap.png?x=9999&y=0", 422, "x must be below the image size 64, got 9999"),
+        (f"{BASE}/1/slice.f32?x=0&y=100", 422, "y must be below the image size 64, got 100"),
         (f"{BASE}/1/heatmap.png?x=-1&y=0", 422, "greater than or equal to 0"),
         (f"{BASE}/1/heatmap.png?x=a&y=0", 422, "valid integer"),
         (f"{BASE}/4294967296.png", 422, "less than 4294967296"),

@@ -90,3 +90,37 @@ def test_the_page_gives_pin_k_the_figures_colour() -> None:
     script = (Path(__file__).resolve().parents[2] / "static" / "pins.js").read_text()
     page_colours = re.search(r"PIN_COLOURS = \[([^\]]*)\]", script).group(1)
     assert re.findall(r'"(#[0-9a-f]{6})"', page_colours) == list(PIN_COLOURS)
+
+
+def per_pin(spec: FigureSpec) -> FigureSpec:
+    """The spec with each map on its own range, ten pins and long caption lines: the most crowded figure."""
+    from dataclasses import replace
+
+    crowded = make_spec(pins=10)
+    pins = [replace(pin, low=0.0, high=float(pin.values.max())) for pin in crowded.pins]
+    formula = "C[j] = A[i,j] / abar[j] (1 where abar[j] = 0), i the query cell, j over the key grid; abar[j] = (1/N) sum"
+    return replace(crowded, pins=pins, low=None, high=None, notes=(formula, "outlined: 50 % of each pin"), mass=50.0)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(200, 200), (800, 200), (200, 800), (1600, 800), (4096, 1024), (1024, 4096), (4096, 4096), (1200, 600)],
+)
+def test_nothing_reaches_the_edge_at_any_allowed_size(width: int, height: int) -> None:
+    pixels = np.asarray(Image.open(io.BytesIO(figure_png(per_pin(make_spec()), width, height))).convert("RGB"))
+    ring = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
+                           pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])  # fmt: skip
+    assert (ring == 255).all(), "a text or map is cut off at the figure's edge"
+
+
+def test_each_pin_on_its_own_range_writes_its_range_and_says_so() -> None:
+    spec = per_pin(make_spec())
+    assert not spec.shared and make_spec().shared
+    text = " ".join("".join(ET.fromstring(figure_svg(spec)).itertext()).split())
+    for pin in spec.pins:
+        assert f"({pin.x}, {pin.y})" in text and f"0 to {pin.high:.3g}" in text
+    assert "each map on its own colour range" in caption(spec) and "top mass 50 %" in caption(spec)
+    assert "one shared colour range" in caption(make_spec())
+    assert "from its own low to its own high" in text
+    with pytest.raises(ValueError, match="colour range"):
+        FigureSpec(**{**spec.__dict__, "pins": [spec.pins[0], PinnedMap(1, 1, np.zeros((4, 4)))]})

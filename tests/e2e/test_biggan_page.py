@@ -75,7 +75,7 @@ def test_a_copied_link_with_class_and_truncation_reproduces_the_view(
     assert expected.shape == (16, 16, 3), "a column lies on the 16×16 query grid"
 
 
-def test_the_first_map_needs_one_slice_and_hover_data_follows(
+def test_the_first_map_needs_one_slice_and_hover_data_follows_for_previews(
     page, biggan_url: str, canvas_pixels, heatmap_png, click_pixel
 ) -> None:
     requests: list[str] = []
@@ -94,13 +94,16 @@ def test_the_first_map_needs_one_slice_and_hover_data_follows(
     assert len(held) == 1 and "direction=row" in held[0].request.url
     for route in held:
         route.continue_()
-    page.locator("#follow").uncheck()
     page.wait_for_timeout(300)
-    click_pixel(page, 30, 1, IMAGE_SIZE)
-    page.wait_for_selector('#heatmap[data-x="30"][data-y="1"][data-source="compact"]')
+    box = page.locator("#image-stack").bounding_box()
+    page.mouse.move(box["x"] + 30.5 * box["width"] / IMAGE_SIZE, box["y"] + 1.5 * box["height"] / IMAGE_SIZE)
+    page.wait_for_selector('#heatmap[data-x="30"][data-y="1"][data-source="compact"][data-preview="true"]')
     assert "sum ≈" in page.inner_text("#readout-stats") and "8-bit hover data" in page.inner_text("#readout-stats")
     expected = heatmap_png(biggan_url, MODEL, 11, x=30, y=1, direction="row", **{"class": 7, "truncation": 0.4})
     np.testing.assert_array_equal(canvas_pixels(page, "#heatmap"), expected)
+    click_pixel(page, 30, 1, IMAGE_SIZE)
+    page.wait_for_selector('#heatmap[data-x="30"][data-y="1"][data-source="slice"][data-preview="false"]')
+    assert "≈" not in page.inner_text("#readout-stats"), "a clicked query's numbers are exact float32"
     assert not any("attention.f32" in url or "attention.npy" in url for url in requests)
 
 
@@ -124,3 +127,60 @@ def test_a_fast_sample_change_aborts_the_stale_requests(page, biggan_url: str) -
     aborted = page.evaluate("window.abortedRequests")
     assert any("/samples/20/slice.f32" in url for url in aborted), aborted
     assert not any("/samples/21/" in url for url in aborted), aborted
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "truncation", "notes"),
+    [
+        ("class=goldfish&truncation=abc", "1: goldfish", "0.4", ["truncation=abc: not a number; using 0.4"]),
+        (
+            "class=5000&truncation=7",
+            "0: tench",
+            "1",
+            ["class=5000: not a class here (0–999 or a name); using 0: tench", "truncation=7: above 1; clamped to 1"],
+        ),
+        ("class=Cardigan", "264: Cardigan", "0.4", []),
+        ("class=cardigan&truncation=0.001", "474: cardigan", "0.01", ["truncation=0.001: below 0.01; clamped to 0.01"]),
+    ],
+)
+def test_class_and_truncation_in_the_url_are_read_as_the_api_reads_them(
+    page, biggan_url: str, query: str, shown: str, truncation: str, notes: list[str]
+) -> None:
+    page.goto(f"{biggan_url}/?seed=3&{query}")
+    index = shown.split(":")[0]
+    page.wait_for_selector(f'#heatmap[data-painted][data-cls="{index}"][data-truncation="{truncation}"]')
+    assert page.locator("#class").input_value() == shown
+    assert page.locator("#truncation").input_value() == truncation
+    notice = page.locator("#notice-text").inner_text() if page.locator("#notice").is_visible() else ""
+    assert notice.split(" · ") == notes if notes else notice == ""
+    assert parse_qs(urlparse(page.url).query)["class"] == [index]
+
+
+def test_a_retyped_class_name_shows_the_class_again(page, biggan_url: str) -> None:
+    page.goto(f"{biggan_url}/?seed=3&class=1")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="1"]')
+    page.locator("#class").fill("Goldfish")
+    page.locator("#class").dispatch_event("change")
+    page.wait_for_function("() => document.querySelector('#class').value === '1: goldfish'")
+
+
+def test_a_typed_class_that_names_none_keeps_the_class_with_a_notice(page, biggan_url: str) -> None:
+    page.goto(f"{biggan_url}/?seed=3&class=1")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="1"]')
+    page.locator("#class").fill("5000")
+    page.locator("#class").dispatch_event("change")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.inner_text("#notice-text") == "class=5000: not a class here (0–999 or a name); using 1: goldfish"
+    assert page.locator("#class").input_value() == "1: goldfish"
+
+
+def test_axe_finds_no_moderate_serious_or_critical_violations_with_the_class_controls(
+    page, biggan_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.e2e.test_page_reading import axe_source
+
+    page.goto(f"{biggan_url}/?seed=3&class=goldfish&truncation=abc&pins=1,1;20,20")
+    page.wait_for_selector('#panels canvas[data-x="20"][data-painted]')
+    page.add_script_tag(content=axe_source(tmp_path_factory))
+    result = page.evaluate("axe.run(document).then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact})))")
+    assert [violation for violation in result if violation["impact"] in ("moderate", "serious", "critical")] == []

@@ -80,9 +80,9 @@ def test_what_attention_adds_equals_the_api_and_leaves_gamma_unchanged(
     for name in LAYERS:
         section = f'.adds-layer[data-layer="{name}"][data-seed="{seed}"]'
         assert page.locator(section).get_attribute("aria-label")
-        page.wait_for_selector(f"{section} h3[data-effect-mean]")  # the means follow the figures
-        assert float(page.get_attribute(f"{section} h3", "data-effect-mean")) == effect_means[name]
-        assert numbers_in(page.inner_text(f"{section} h3"))[-1] == pytest.approx(effect_means[name], rel=0.01)
+        page.wait_for_selector(f"{section} h2[data-effect-mean]")  # the means follow the figures
+        assert float(page.get_attribute(f"{section} h2", "data-effect-mean")) == effect_means[name]
+        assert numbers_in(page.inner_text(f"{section} h2"))[-1] == pytest.approx(effect_means[name], rel=0.01)
 
         served = httpx.get(f"{base}/ablation.png", params={"layer": name})
         shown = blob_bytes(page, f"{section} .adds-ablation")
