@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.checkpoint import CheckpointError, _read
+from models.checkpoint import CheckpointError, _read, check_state_dict
 from models.geometry import AttentionLayer
 
 __all__ = [
@@ -470,35 +470,6 @@ def _read_config(path: Path) -> BigGANConfig:
         raise CheckpointError(f"{path}: not a BigGAN-deep config: {error}") from None
 
 
-def _names(keys: Sequence[str], most: int = 3) -> str:
-    shown = ", ".join(keys[:most])
-    return f"{len(keys)} ({shown}{', …' if len(keys) > most else ''})"
-
-
-def _check_state(path: Path, config_path: Path, state: Any, expected: Mapping[str, torch.Tensor]) -> None:
-    if not isinstance(state, Mapping) or not all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
-    ):
-        raise CheckpointError(f"{path}: not a state dict of named tensors")
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        problems = [
-            f"{what} {_names(keys)}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
-        ]
-        raise CheckpointError(f"{path}: keys do not match the BigGAN-deep of {config_path.name}: {', '.join(problems)}")
-    wrong = [key for key, tensor in expected.items() if state[key].shape != tensor.shape]
-    if wrong:
-        key = wrong[0]
-        raise CheckpointError(
-            f"{path}: {len(wrong)} tensors have the wrong shape for {config_path.name}, e.g. {key} is "
-            f"{tuple(state[key].shape)}, expected {tuple(expected[key].shape)}"
-        )
-    non_finite = [key for key, tensor in state.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
-    if non_finite:
-        raise CheckpointError(f"{path}: NaN or infinite values in {_names(non_finite)}")
-
-
 def load_biggan(config_path: Path | str, weights_path: Path | str) -> BigGANDeep:
     """BigGAN-deep from a `config.json` and a `pytorch_model.bin` (any names), in eval mode on the CPU.
 
@@ -510,7 +481,8 @@ def load_biggan(config_path: Path | str, weights_path: Path | str) -> BigGANDeep
     with torch.device("meta"):  # shapes only; the weights come from the file
         model = BigGANDeep(config)
     state = _read(weights_path)
-    _check_state(weights_path, config_path, state, model.state_dict())
+    shapes = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+    check_state_dict(weights_path, state, shapes, f"the BigGAN-deep of {config_path.name}")
     state = {key: tensor.to(torch.float32) if tensor.is_floating_point() else tensor for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)  # the file's tensors become the model's, no copy
     return model.eval()

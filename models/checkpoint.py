@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,14 @@ from models.files import save_atomic
 from models.reference import convert_reference_generator, is_reference_discriminator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "LoadedCheckpoint",
+    "check_state_dict",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "sagan-attn/1"
 
@@ -96,6 +103,41 @@ def _read(path: Path) -> Any:
     except Exception as error:  # noqa: BLE001  torch.load raises many types for files that are not torch archives
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a readable torch file, truncated or corrupt ({reason[:120]})") from None
+
+
+def _names(keys: Sequence[str], most: int = 3) -> str:
+    shown = ", ".join(keys[:most])
+    return f"{len(keys)} ({shown}{', …' if len(keys) > most else ''})"
+
+
+def check_state_dict(path: Path, state: Any, expected: Mapping[str, tuple[int, ...]], against: str) -> None:
+    """Refuse, in one CheckpointError line naming `path`, a foreign state dict that does not fit `expected`.
+
+    `expected` holds every key with its shape; `against` says what the keys were compared with
+    (e.g. "the BigGAN-deep of config.json"). Keys must match exactly, shapes too, and floating
+    tensors must be finite.
+    """
+    if not isinstance(state, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    ):
+        raise CheckpointError(f"{path}: not a state dict of named tensors")
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        problems = [
+            f"{what} {_names(keys)}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
+        ]
+        raise CheckpointError(f"{path}: keys do not match {against}: {', '.join(problems)}")
+    wrong = [key for key, shape in expected.items() if tuple(state[key].shape) != tuple(shape)]
+    if wrong:
+        key = wrong[0]
+        raise CheckpointError(
+            f"{path}: {len(wrong)} tensors have the wrong shape for {against}, e.g. {key} is "
+            f"{tuple(state[key].shape)}, expected {tuple(expected[key])}"
+        )
+    non_finite = [key for key, tensor in state.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if non_finite:
+        raise CheckpointError(f"{path}: NaN or infinite values in {_names(non_finite)}")
 
 
 def _parse_config(path: Path, raw: Any) -> SAGANConfig:

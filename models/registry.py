@@ -3,8 +3,9 @@
 `load(path)` asks each family in `FAMILIES`, in order, whether it recognises the path, and loads
 the model with the first that does. The app, CLI and notebook API use only this module and never
 name a family. Families, tried in order: SAGAN-64 (our `sagan-attn/1` files and heykeetae
-`{step}_G.pth`, any path that is not a folder) and BigGAN-deep (a folder holding `config.json`
-and `pytorch_model.bin`).
+`{step}_G.pth`, any path that is not a folder), BigGAN-deep (a folder holding `config.json`
+and `pytorch_model.bin`) and BigGAN-PyTorch (a folder holding `G_ema.pth` or `G.pth` and
+`state_dict.pth`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import torch
 
 from models import biggan
 from models.checkpoint import CheckpointError
+from models.finite import check_dry_run
 from models.families.base import LoadedModel, ModelFamily, SamplingInputError, SamplingInputs
 from models.families.biggan_deep import BigGANDeepFamily
+from models.families.biggan_pytorch import BigGANPyTorchFamily
 from models.families.sagan import SAGANFamily
 
 __all__ = [
@@ -33,18 +36,23 @@ __all__ = [
 
 SHIPPED_MODEL = Path(str(files("models").joinpath("emoji_sagan.pt")))  # what `sagan-attn serve` serves by default
 
-FAMILIES: tuple[ModelFamily, ...] = (SAGANFamily(), BigGANDeepFamily())
+FAMILIES: tuple[ModelFamily, ...] = (SAGANFamily(), BigGANDeepFamily(), BigGANPyTorchFamily())
 
 
 def load(
     path: Path | str, device: torch.device | str = "cpu", families: Sequence[ModelFamily] = FAMILIES
 ) -> LoadedModel:
-    """The model at `path`, loaded by the first family that recognises it, moved to `device`."""
+    """The model at `path`, loaded by the first family that recognises it, moved to `device`.
+
+    One dry-run sample checks the output: a model that makes NaN or ∞ is a CheckpointError naming
+    the first module whose output is not finite (`models.finite.check_dry_run`).
+    """
     path = Path(path)
     for family in families:
         if family.recognises(path):
             model = family.load(path)
             model.module.to(device)
+            check_dry_run(model)
             return model
     known = ", ".join(family.name for family in families)
     raise CheckpointError(
