@@ -4,8 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from pytorch_pretrained_biggan import truncated_noise_sample
 
-from models.notebook import Cell, default_model_path, open_model
+from models.notebook import Cell, Model, default_model_path, open_model
 from models.registry import SHIPPED_MODEL, load
 
 
@@ -66,3 +68,34 @@ def test_the_default_is_the_servers_default_model(monkeypatch: pytest.MonkeyPatc
     assert default_model_path() == SHIPPED_MODEL
     monkeypatch.setenv("SAGAN_ATTN_CHECKPOINT", str(checkpoint_path))
     assert open_model().loaded.path == checkpoint_path
+
+
+def _fed_z(model: Model, *sample: object) -> tuple[np.ndarray, np.ndarray]:
+    """(sample.z, the first argument the generator module was called with)."""
+    fed: list[torch.Tensor] = []
+    handle = model.loaded.module.register_forward_pre_hook(lambda module, args: fed.append(args[0].clone()))
+    try:
+        result = model.sample(*sample)  # type: ignore[arg-type]
+    finally:
+        handle.remove()
+    return result.z, fed[0][0].cpu().numpy()
+
+
+def test_sample_z_is_what_the_sagan_generator_was_fed(checkpoint_path: Path) -> None:
+    model = open_model(checkpoint_path)
+    z, fed = _fed_z(model, 5)
+    expected = torch.randn(z.shape[0], generator=torch.Generator().manual_seed(5)).numpy()
+    np.testing.assert_array_equal(z, fed)
+    np.testing.assert_array_equal(z, expected)
+    np.testing.assert_array_equal(model.latents(5), expected)
+
+
+def test_sample_z_is_what_biggan_deep_was_fed_and_the_packages_draw(biggan_folder: Path) -> None:
+    model = open_model(biggan_folder)
+    for seed, truncation in ((3, 0.7), (8, 0.4)):
+        z, fed = _fed_z(model, seed, "goldfish", truncation)
+        expected = truncated_noise_sample(batch_size=1, dim_z=z.shape[0], truncation=truncation, seed=seed)[0]
+        np.testing.assert_array_equal(z, fed)
+        np.testing.assert_array_equal(z, expected)
+        np.testing.assert_array_equal(model.latents(seed, "goldfish", truncation), expected)
+    np.testing.assert_array_equal(model.latents(3), model.latents(3, 0, 0.4))  # the default truncation
