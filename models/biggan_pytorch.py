@@ -74,7 +74,9 @@ class BigGANPyTorchConfig:
             raise ValueError(f"model must be one of {list(GENERATORS)}, got {self.generator!r}")
         allowed = _DEEP_RESOLUTIONS if self.deep else tuple(_STAGES)
         if self.resolution not in allowed:
-            raise ValueError(f"{self.generator} has no architecture for resolution {self.resolution!r}; it has {list(allowed)}")
+            raise ValueError(
+                f"{self.generator} has no architecture for resolution {self.resolution!r}; it has {list(allowed)}"
+            )
         for name, upper in (("channels", 1024), ("depth", 16), ("z_dim", 4096), ("shared_dim", 4096),
                             ("num_classes", 100_000), ("num_svs", 16), ("bottom_width", 4)):  # fmt: skip
             value = getattr(self, name)

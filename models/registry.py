@@ -18,11 +18,11 @@ import torch
 
 from models import biggan
 from models.checkpoint import CheckpointError
-from models.finite import check_dry_run
 from models.families.base import LoadedModel, ModelFamily, SamplingInputError, SamplingInputs
 from models.families.biggan_deep import BigGANDeepFamily
 from models.families.biggan_pytorch import BigGANPyTorchFamily
 from models.families.sagan import SAGANFamily
+from models.finite import check_dry_run
 
 __all__ = [
     "FAMILIES",

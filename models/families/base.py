@@ -25,6 +25,7 @@ from torch import nn
 
 from models.capture import AttentionCapture
 from models.finite import require_finite
+from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
 

@@ -111,11 +111,15 @@ def reference_keys(config: BigGANPyTorchConfig) -> dict[str, tuple[int, ...]]:
 def _read_run(path: Path) -> tuple[BigGANPyTorchConfig, int | None]:
     """The architecture from the run's argument dict, and the run's iteration if it says."""
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file; a BigGAN-PyTorch weights folder holds {RUN_NAME} beside G_ema.pth")
+        raise CheckpointError(
+            f"{path}: no such file; a BigGAN-PyTorch weights folder holds {RUN_NAME} beside G_ema.pth"
+        )
     with torch.serialization.safe_globals(list(CONFIG_GLOBALS)):
         payload = _read(path)
     if not isinstance(payload, dict) or not isinstance(payload.get("config"), dict):
-        raise CheckpointError(f"{path}: expected BigGAN-PyTorch's run state, a dict whose 'config' is the argument dict")
+        raise CheckpointError(
+            f"{path}: expected BigGAN-PyTorch's run state, a dict whose 'config' is the argument dict"
+        )
     try:
         config = BigGANPyTorchConfig.from_reference(payload["config"])
     except (TypeError, ValueError) as error:
@@ -125,7 +129,11 @@ def _read_run(path: Path) -> tuple[BigGANPyTorchConfig, int | None]:
 
 
 def _without_module_prefix(state: Any) -> Any:
-    if isinstance(state, Mapping) and state and all(isinstance(key, str) and key.startswith("module.") for key in state):
+    if (
+        isinstance(state, Mapping)
+        and state
+        and all(isinstance(key, str) and key.startswith("module.") for key in state)
+    ):
         return {key.removeprefix("module."): value for key, value in state.items()}
     return state
 

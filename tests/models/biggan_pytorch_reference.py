@@ -67,7 +67,9 @@ class RefCCBN(nn.Module):
         self.register_buffer("stored_var", torch.ones(channels))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        normed = (x - self.stored_mean[None, :, None, None]) / torch.sqrt(self.stored_var[None, :, None, None] + self.eps)
+        normed = (x - self.stored_mean[None, :, None, None]) / torch.sqrt(
+            self.stored_var[None, :, None, None] + self.eps
+        )
         return normed * (1 + self.gain(y))[:, :, None, None] + self.bias(y)[:, :, None, None]
 
 

@@ -104,7 +104,9 @@ def test_statistics_refuse_a_conditional_model_in_one_line(folder: Path) -> None
 
 
 def test_a_folder_no_family_recognises_gets_one_line(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"no model family recognises it \(known: sagan-64, biggan-deep, biggan-pytorch\)"):
+    with pytest.raises(
+        CheckpointError, match=r"no model family recognises it \(known: sagan-64, biggan-deep, biggan-pytorch\)"
+    ):
         load(tmp_path)
 
 
