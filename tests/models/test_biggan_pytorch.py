@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,14 @@ def test_hier_rounds_dim_z_down_to_whole_chunks() -> None:
     assert config.z_dim == 16 and BigGANPyTorchConfig.from_reference(run_config(dim_z=18, hier=False)).z_dim == 18
 
 
-def test_g_ema_is_preferred_and_the_file_is_named(tmp_path: Path) -> None:
+def test_g_ema_is_preferred_and_the_file_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     run = run_config()
     ema, plain = _reference(run, 0), _reference(run, 1)
     folder = save_run(ema, run, tmp_path / "both")
     torch.save(plain.state_dict(), folder / "G.pth")
-    model = load(folder)
+    with caplog.at_level(logging.INFO, logger="models.families.biggan_pytorch"):
+        model = load(folder)
+    assert f"{folder}: loaded G_ema.pth, the EMA copy of G" in caplog.text
     assert model.training["weights"].startswith("G_ema.pth") and model.training["steps"] == 1234
     image, _ = _sample(model, 2, 1, 1.0)
     with torch.no_grad():
