@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         type=Path,
         default=None,
-        help="a SAGAN-64 model file, or a BigGAN-deep folder holding config.json and pytorch_model.bin; "
+        help="a SAGAN-64 model file, a BigGAN-deep folder holding config.json and pytorch_model.bin, or a "
+        "BigGAN-PyTorch folder holding G_ema.pth (or G.pth) and state_dict.pth; "
         "None: the shipped emoji model",
     )
     serve.add_argument(

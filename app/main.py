@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
@@ -18,6 +19,7 @@ from app.service import ModelService
 from app.settings import Settings
 from models.checkpoint import CheckpointError
 from models.devices import resolve_device
+from models.finite import NonFiniteOutputError
 from models.registry import LoadedModel, load
 
 __all__ = ["NoTrainedModelError", "create_app", "load_default"]
@@ -88,6 +90,11 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
         redoc_url=None,
     )
     application.state.settings = settings
+
+    @application.exception_handler(NonFiniteOutputError)
+    async def non_finite_sample(request: Request, error: NonFiniteOutputError) -> JSONResponse:
+        return JSONResponse(status_code=500, content={"detail": str(error)})
+
     if settings.cors_origins:
         application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     application.mount("/static", StaticFiles(directory=STATIC), name="static")

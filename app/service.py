@@ -162,7 +162,7 @@ class ModelService:
             "image_size": self.image_size,
             **model.inputs.to_dict(),
             "config": model.config,
-            "training": {key: training.get(key) for key in ("data", "steps", "licence", "attribution")},
+            "training": {key: training.get(key) for key in ("data", "steps", "licence", "attribution", "weights")},
             "default_layer": self.default_layer,
             "layers": [layer.to_dict(self.image_size) for layer in self.layers.values()],
         }

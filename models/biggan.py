@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import truncnorm
 from torch import nn
 
 from models.checkpoint import CheckpointError, _read, check_state_dict
@@ -380,8 +383,9 @@ class Generator(nn.Module):
 
 
 def check_truncation(truncation: float) -> float:
+    """`truncation` as a Python float; any real number in range is taken, numpy's float32 included."""
     low, high = TRUNCATION_RANGE
-    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not low < truncation <= high:
+    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not low < truncation <= high:
         raise ValueError(f"truncation must be a number in ({low:g}, {high:g}], got {truncation!r}")
     return float(truncation)
 
@@ -409,17 +413,18 @@ class BigGANDeep(nn.Module):
 
 
 def truncated_normal(seed: int, size: int) -> torch.Tensor:
-    """`size` draws of a standard normal truncated to [−2, 2], a pure function of (seed, size).
+    """`size` draws of a standard normal truncated to [−2, 2], exactly as `pytorch-pretrained-biggan` draws them.
 
-    u = torch.rand(size, dtype=float64, generator=torch.Generator("cpu").manual_seed(seed)), then
-    z = Φ⁻¹(Φ(−2) + u·(Φ(2) − Φ(−2))) in float64 (inverse-CDF sampling), rounded to float32. The
-    uniforms come from torch's CPU Mersenne Twister, which is the same on every machine.
+    Its `truncated_noise_sample(batch_size=1, dim_z=size, truncation=t, seed=seed)` is
+    `t · scipy.stats.truncnorm.rvs(-2, 2, size=(1, size), random_state=numpy.random.RandomState(seed))`
+    cast to float32 before the product; this is that draw before the product, so a seed from the
+    package's examples gives the same z here (with the same scipy, whose sampler it is).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-    uniform = torch.rand(size, dtype=torch.float64, generator=torch.Generator("cpu").manual_seed(seed))  # (size,)
-    low, high = (torch.special.ndtr(torch.tensor(bound, dtype=torch.float64)) for bound in (-Z_BOUND, Z_BOUND))
-    return torch.special.ndtri(low + uniform * (high - low)).to(torch.float32)  # (size,) in [-2, 2]
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    state = np.random.RandomState(int(seed))
+    draws = truncnorm.rvs(-Z_BOUND, Z_BOUND, size=(1, size), random_state=state).astype(np.float32)  # (1, size)
+    return torch.from_numpy(draws[0])  # (size,) in [-2, 2]
 
 
 def sample_inputs(seed: int, class_index: int, truncation: float, config: BigGANConfig) -> tuple[torch.Tensor, ...]:
@@ -470,14 +475,6 @@ def _read_config(path: Path) -> BigGANConfig:
         raise CheckpointError(f"{path}: not a BigGAN-deep config: {error}") from None
 
 
-def _check_state(path: Path, config_path: Path, state: Any, expected: Mapping[str, torch.Tensor]) -> None:
-    if not isinstance(state, Mapping) or not all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
-    ):
-        raise CheckpointError(f"{path}: not a state dict of named tensors")
-    check_state_dict(path, state, expected, f"the BigGAN-deep of {config_path.name}")
-
-
 def load_biggan(config_path: Path | str, weights_path: Path | str) -> BigGANDeep:
     """BigGAN-deep from a `config.json` and a `pytorch_model.bin` (any names), in eval mode on the CPU.
 
@@ -489,7 +486,8 @@ def load_biggan(config_path: Path | str, weights_path: Path | str) -> BigGANDeep
     with torch.device("meta"):  # shapes only; the weights come from the file
         model = BigGANDeep(config)
     state = _read(weights_path)
-    _check_state(weights_path, config_path, state, model.state_dict())
+    shapes = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+    check_state_dict(weights_path, state, shapes, f"the BigGAN-deep of {config_path.name}")
     state = {key: tensor.to(torch.float32) if tensor.is_floating_point() else tensor for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)  # the file's tensors become the model's, no copy
     return model.eval()

@@ -111,14 +111,17 @@ def name_list(keys: Sequence[str], most: int = 3) -> str:
     return f"{len(keys)} ({shown}{', …' if len(keys) > most else ''})"
 
 
-def check_state_dict(
-    path: Path, state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], against: str
-) -> None:
-    """One CheckpointError line unless `state` has exactly `expected`'s keys and shapes and finite values.
+def check_state_dict(path: Path, state: Any, expected: Mapping[str, tuple[int, ...]], against: str) -> None:
+    """Refuse, in one CheckpointError line naming `path`, a foreign state dict that does not fit `expected`.
 
-    `against` names what the file must match, e.g. "the BigGAN-deep of config.json". Tensors on the
-    meta device (shape-only checks) are not read.
+    `expected` holds every key with its shape; `against` says what the keys were compared with
+    (e.g. "the BigGAN-deep of config.json"). Keys must match exactly, shapes too, and floating
+    tensors must be finite (tensors on the meta device, in shape-only checks, are not read).
     """
+    if not isinstance(state, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    ):
+        raise CheckpointError(f"{path}: not a state dict of named tensors")
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -126,12 +129,12 @@ def check_state_dict(
             f"{what} {name_list(keys)}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
         ]
         raise CheckpointError(f"{path}: keys do not match {against}: {', '.join(problems)}")
-    wrong = [key for key, tensor in expected.items() if state[key].shape != tensor.shape]
+    wrong = [key for key, shape in expected.items() if tuple(state[key].shape) != tuple(shape)]
     if wrong:
         key = wrong[0]
         raise CheckpointError(
             f"{path}: {len(wrong)} tensors have the wrong shape for {against}, e.g. {key} is "
-            f"{tuple(state[key].shape)}, expected {tuple(expected[key].shape)}"
+            f"{tuple(state[key].shape)}, expected {tuple(expected[key])}"
         )
     non_finite = [
         key

@@ -9,6 +9,7 @@
     looks.cell, looks.pixels_per_cell   # the query cell the pixel falls in; output pixels per cell
     sample.column(20, 41).values        # what looks at it, on the query grid
     sample.map("attn1")                 # the whole (N, M) float32 map of a layer
+    sample.z                            # the z the generator was fed; model.latents(7) gives it too
 
 Coordinates are output-image pixels, origin top left; the geometry is `models.geometry`'s, the
 same as the server's and the page's.
@@ -79,6 +80,7 @@ class Sample:
     maps: dict[str, np.ndarray]  # layer name → (N, M) float32, row i = query cell i
     layers: dict[str, AttentionLayer]
     image_size: int
+    z: np.ndarray  # (z_dim,) float32: the latent the generator was fed, as the family documents
 
     def layer(self, name: str | None = None) -> AttentionLayer:
         """A layer by name; the last one (nearest the output) by default."""
@@ -126,11 +128,21 @@ class Model:
         """Class names in index order, or None for an unconditional model."""
         return self.loaded.inputs.class_names
 
+    def latents(self, seed: int, class_: str | int | None = None, truncation: float | None = None) -> np.ndarray:
+        """The z (z_dim,) float32 the generator is fed for this sample (defaults as `sample`'s)."""
+        if self.loaded.latents is None:
+            raise NotImplementedError(f"the {self.loaded.family} family does not say how a seed becomes z")
+        class_index, truncation = self.loaded.inputs.resolve(class_, truncation)
+        z = self.loaded.latents(seed, class_index, truncation).detach().cpu().numpy()
+        z.setflags(write=False)
+        return z
+
     def sample(self, seed: int, class_: str | int | None = None, truncation: float | None = None) -> Sample:
         """The sample of `seed` (and class and truncation for a conditional model; defaults as the server's)."""
         class_index, truncation = self.loaded.inputs.resolve(class_, truncation)
         image, maps = self.loaded.capture(seed, class_index, truncation)
-        return Sample(seed, class_index, truncation, image, maps, self.layers, self.image_size)
+        z = self.latents(seed, class_index, truncation)
+        return Sample(seed, class_index, truncation, image, maps, self.layers, self.image_size, z)
 
 
 def open_model(path: Path | str | None = None, device: torch.device | str = "cpu") -> Model:

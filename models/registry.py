@@ -4,8 +4,9 @@
 the model with the first that does. The app, CLI and notebook API use only this module and never
 name a family. Families, tried in order: StudioGAN (a run folder with its YAML and
 `model=G_ema-…pth` / `model=G-…pth`, or one such file), BigGAN-deep (a folder holding
-`config.json` and `pytorch_model.bin`) and SAGAN-64 (our `sagan-attn/1` files and heykeetae
-`{step}_G.pth`, any other path that is not a folder).
+`config.json` and `pytorch_model.bin`), BigGAN-PyTorch (a folder holding `G_ema.pth` or `G.pth`
+and `state_dict.pth`) and SAGAN-64 (our `sagan-attn/1` files and heykeetae `{step}_G.pth`, any
+other path that is not a folder).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import torch
 from models.checkpoint import CheckpointError
 from models.families.base import LoadedModel, ModelFamily, SamplingInputError, SamplingInputs
 from models.families.biggan_deep import BigGANDeepFamily
+from models.families.biggan_pytorch import BigGANPyTorchFamily
 from models.families.sagan import SAGANFamily
 from models.families.studiogan import StudioGANFamily
+from models.finite import check_dry_run
 
 __all__ = [
     "FAMILIES",
@@ -35,18 +38,23 @@ __all__ = [
 SHIPPED_MODEL = Path(str(files("models").joinpath("emoji_sagan.pt")))  # what `sagan-attn serve` serves by default
 
 # SAGAN-64 takes any file, so it comes after the families that recognise files by their names.
-FAMILIES: tuple[ModelFamily, ...] = (StudioGANFamily(), BigGANDeepFamily(), SAGANFamily())
+FAMILIES: tuple[ModelFamily, ...] = (StudioGANFamily(), BigGANDeepFamily(), BigGANPyTorchFamily(), SAGANFamily())
 
 
 def load(
     path: Path | str, device: torch.device | str = "cpu", families: Sequence[ModelFamily] = FAMILIES
 ) -> LoadedModel:
-    """The model at `path`, loaded by the first family that recognises it, moved to `device`."""
+    """The model at `path`, loaded by the first family that recognises it, moved to `device`.
+
+    One dry-run sample checks the output: a model that makes NaN or ∞ is a CheckpointError naming
+    the first module whose output is not finite (`models.finite.check_dry_run`).
+    """
     path = Path(path)
     for family in families:
         if family.recognises(path):
             model = family.load(path)
             model.module.to(device)
+            check_dry_run(model)
             return model
     known = "; ".join(f"{family.name}: {family.needs}" for family in families)
     raise CheckpointError(f"{path}: no model family recognises it (known: {known})")

@@ -53,8 +53,9 @@ TruncationQuery = Annotated[
     Query(
         gt=0.0,
         le=1.0,
-        description="models with a truncation only (BigGAN-deep): z is a normal truncated to [−2, 2] times this, "
-        "in (0, 1]; default: the model's default in /api/models (0.4 for BigGAN-deep). "
+        description="models with a truncation only, in (0, 1]: BigGAN-deep's z is a normal truncated to [−2, 2] "
+        "times this, BigGAN-PyTorch's a standard normal times this; default: the model's default in /api/models "
+        "(0.4 for BigGAN-deep, 1 for BigGAN-PyTorch). "
         "A model without truncation refuses it with 422.",
     ),
 ]

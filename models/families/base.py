@@ -6,7 +6,10 @@ tells a caller everything it needs without knowing the family:
 - the sampling inputs: z size; the classes, by name in index order, if conditional; the truncation
   range and default, if any;
 - the attention layers (`models.geometry.AttentionLayer`: name, channels, query grid, key grid, γ);
-- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps.
+- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps;
+- `latents(seed, class, truncation)`, the z the generator is fed for that sample, as the family documents.
+
+`capture` refuses a sample whose image or maps are not finite (`models.finite.NonFiniteOutputError`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import torch
 from torch import nn
 
 from models.capture import AttentionCapture
+from models.finite import require_finite
 from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
 
-__all__ = ["Generate", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs"]
+__all__ = ["Generate", "Latents", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs"]
 
 
 class SamplingInputError(ValueError):
@@ -85,6 +89,8 @@ class SamplingInputs:
 
 # (seeds, class indices or None, truncation or None) → images (B, 3, S, S) in [-1, 1]
 Generate = Callable[[Sequence[int], Sequence[int] | None, float | None], torch.Tensor]
+# (seed, class index or None, truncation or None) → z (z_dim,) float32 on the CPU, as `generate` feeds it
+Latents = Callable[[int, int | None, float | None], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class LoadedModel:
     source_format: str  # the file format it was read from
     config: dict[str, Any] = field(default_factory=dict)  # the architecture, JSON-ready
     training: dict[str, Any] = field(default_factory=dict)  # data, steps, licence, attribution where known
+    latents: Latents | None = None  # None only for a family that does not say how a seed becomes z
 
     @property
     def device(self) -> torch.device:
@@ -111,11 +118,22 @@ class LoadedModel:
         classes = None if class_index is None else [class_index]
         with torch.inference_mode(), AttentionCapture(self.module, [layer.name for layer in self.layers]) as capture:
             images = self.generate([seed], classes, truncation)  # (1, 3, S, S)
-        attention = {name: maps[0].float().cpu().numpy() for name, maps in capture.maps.items()}  # (N, M) each
+        maps = {name: maps[0] for name, maps in capture.maps.items()}  # (N, M) each
+        require_finite(_describe_sample(seed, class_index, truncation), [images, *maps.values()])
+        attention = {name: tensor.float().cpu().numpy() for name, tensor in maps.items()}
         image = to_uint8(images[0].cpu())
         for array in (image, *attention.values()):
             array.setflags(write=False)
         return image, attention
+
+
+def _describe_sample(seed: int, class_index: int | None, truncation: float | None) -> str:
+    parts = [f"seed {seed}"]
+    if class_index is not None:
+        parts.append(f"class {class_index}")
+    if truncation is not None:
+        parts.append(f"truncation {truncation:g}")
+    return f"the sample of {', '.join(parts)}"
 
 
 class ModelFamily(Protocol):

@@ -1,9 +1,11 @@
 """BigGAN-deep as `pytorch-pretrained-biggan` ships it: a folder holding `config.json` and `pytorch_model.bin`.
 
-The architecture and its loading are in `models.biggan`. A seed becomes z as
-`models.biggan.sample_inputs` draws it: a standard normal truncated to [−2, 2], from a CPU
-generator seeded with the seed, times the truncation; the class is a one-hot vector. The one
-attention layer sits before `layers[attention_layer_position]`, keys pooled 2×2.
+The architecture and its loading are in `models.biggan`. A seed s with truncation t becomes
+z as the package's own `truncated_noise_sample(batch_size=1, dim_z=128, truncation=t, seed=s)`
+draws it (`models.biggan.sample_inputs`): t times scipy's standard normal truncated to [−2, 2]
+from `numpy.random.RandomState(s)`, in float32, so the package's examples reproduce here; the
+class is a one-hot vector. The one attention layer sits before `layers[attention_layer_position]`,
+keys pooled 2×2.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class BigGANDeepFamily:
                 raise ValueError("BigGAN-deep needs one class per seed and a truncation in (0, 1]")
             return biggan.generate(model, seeds, classes, truncation)
 
+        def latents(seed: int, class_index: int | None, truncation: float | None) -> torch.Tensor:
+            truncation = self.default_truncation if truncation is None else truncation
+            return biggan.sample_inputs(seed, 0 if class_index is None else class_index, truncation, config)[0]
+
         inputs = SamplingInputs(config.z_dim, names, biggan.TRUNCATION_RANGE, self.default_truncation)
         return LoadedModel(
             family=self.name,
@@ -55,4 +61,5 @@ class BigGANDeepFamily:
             source_format="pytorch-pretrained-biggan",
             config=config.to_dict(),
             training={"data": "ImageNet" if config.num_classes == 1000 else None},
+            latents=latents,
         )

@@ -46,6 +46,9 @@ def sagan_model(checkpoint: LoadedCheckpoint) -> LoadedModel:
             raise ValueError(f"need one class per seed, got {len(seeds)} seeds and {len(classes)} classes")
         return generator(latents, torch.tensor(list(classes), dtype=torch.int64, device=device))
 
+    def latents(seed: int, class_index: int | None, truncation: float | None) -> torch.Tensor:
+        return sample_latents([seed], config.z_dim)[0]  # (z_dim,); the class does not change z
+
     return LoadedModel(
         family=NAME,
         path=checkpoint.path,
@@ -57,6 +60,7 @@ def sagan_model(checkpoint: LoadedCheckpoint) -> LoadedModel:
         source_format=checkpoint.source_format,
         config=config.to_dict(),
         training=dict(checkpoint.training),
+        latents=latents,
     )
 
 

@@ -158,7 +158,8 @@ def map_state(path: Path, state: Mapping[str, torch.Tensor], model: nn.Module) -
         except (ValueError, RuntimeError) as error:
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise CheckpointError(f"{path}: {key} has the wrong shape: {reason}") from None
-    check_state_dict(path, mapped, model.state_dict(), "the generator its YAML describes")
+    shapes = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+    check_state_dict(path, mapped, shapes, "the generator its YAML describes")
     _check_spectral_norm(path, model, {key.rsplit(".", 1)[0] for key in baked})
     return {key: tensor.float() if tensor.is_floating_point() else tensor for key, tensor in mapped.items()}
 

@@ -7,11 +7,12 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from pytorch_pretrained_biggan import BigGAN as ReferenceBigGAN
-from pytorch_pretrained_biggan import convert_tf_to_pytorch
+from pytorch_pretrained_biggan import convert_tf_to_pytorch, truncated_noise_sample
 from scipy.stats import truncnorm
 
 from models.biggan import (
@@ -122,13 +123,25 @@ def test_real_configs_take_the_reference_state_dict(size: int) -> None:
     assert type(reference.generator.layers[8]).__name__ == "SelfAttn"
 
 
-def test_truncated_normal_is_the_inverse_cdf_of_seeded_uniforms() -> None:
-    uniform = torch.rand(4096, dtype=torch.float64, generator=torch.Generator("cpu").manual_seed(11))
-    expected = torch.from_numpy(truncnorm.ppf(uniform.numpy(), -2, 2)).to(torch.float32)
+@pytest.mark.parametrize(
+    ("seed", "truncation"),
+    [(0, 1.0), (1, 0.4), (7, 0.6), (12, 0.25), (2**31 + 5, 0.9), (2**32 - 1, 0.02), (3, np.float32(0.4))],
+)
+def test_z_equals_the_packages_truncated_noise_sample(seed: int, truncation: float) -> None:
+    expected = truncated_noise_sample(batch_size=1, dim_z=128, truncation=truncation, seed=seed)[0]
+    z, _ = sample_inputs(seed, 0, truncation, BIGGAN_DEEP_CONFIGS[128])
+    assert z.dtype == torch.float32 and np.array_equal(z.numpy(), expected), (seed, truncation)
+
+
+def test_truncated_normal_is_bounded_and_a_pure_function_of_the_seed() -> None:
     z = truncated_normal(11, 4096)
-    torch.testing.assert_close(z, expected, rtol=0, atol=1e-6)
     assert z.abs().max() <= 2 and abs(z.std().item() - truncnorm.std(-2, 2)) < 0.03
     assert torch.equal(truncated_normal(11, 4096), z) and not torch.equal(truncated_normal(12, 4096), z)
+
+
+def test_a_numpy_float_truncation_samples_as_its_python_value(ours: BigGANDeep) -> None:
+    seeds, classes = [3, 4], [1, 2]
+    assert torch.equal(generate(ours, seeds, classes, np.float32(0.5)), generate(ours, seeds, classes, 0.5))
 
 
 def test_sample_inputs_scale_z_by_the_truncation_and_one_hot_the_class() -> None:
@@ -146,7 +159,7 @@ def test_truncation_outside_the_open_closed_unit_interval_is_refused(truncation:
         ours(torch.zeros(1, 16), torch.zeros(1, 10), truncation)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("seed", "class_index"), [(0, 10), (0, -1), (-1, 0), (2**64, 0), (0, True)])
+@pytest.mark.parametrize(("seed", "class_index"), [(0, 10), (0, -1), (-1, 0), (2**32, 0), (0, True)])
 def test_seed_and_class_outside_their_ranges_are_refused(seed: int, class_index: int, ours: BigGANDeep) -> None:
     with pytest.raises(ValueError, match="seed|class index"):
         sample_inputs(seed, class_index, 0.5, ours.config)

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from pytorch_pretrained_biggan import truncated_noise_sample
 
-from models.notebook import Cell, default_model_path, open_model
+from models.notebook import Cell, Model, default_model_path, open_model
 from models.registry import SHIPPED_MODEL, load
 
 
@@ -80,3 +82,34 @@ def test_a_studiogan_run_samples_by_cifar_class_name(studiogan_folder: Path) -> 
     np.testing.assert_array_equal(looks.values, maps["blocks.2.0"][15].reshape(8, 8))
     with pytest.raises(ValueError, match="no truncation"):
         model.sample(6, "airplane", truncation=0.5)
+
+
+def _fed_z(model: Model, *sample: object) -> tuple[np.ndarray, np.ndarray]:
+    """(sample.z, the first argument the generator module was called with)."""
+    fed: list[torch.Tensor] = []
+    handle = model.loaded.module.register_forward_pre_hook(lambda module, args: fed.append(args[0].clone()))
+    try:
+        result = model.sample(*sample)  # type: ignore[arg-type]
+    finally:
+        handle.remove()
+    return result.z, fed[0][0].cpu().numpy()
+
+
+def test_sample_z_is_what_the_sagan_generator_was_fed(checkpoint_path: Path) -> None:
+    model = open_model(checkpoint_path)
+    z, fed = _fed_z(model, 5)
+    expected = torch.randn(z.shape[0], generator=torch.Generator().manual_seed(5)).numpy()
+    np.testing.assert_array_equal(z, fed)
+    np.testing.assert_array_equal(z, expected)
+    np.testing.assert_array_equal(model.latents(5), expected)
+
+
+def test_sample_z_is_what_biggan_deep_was_fed_and_the_packages_draw(biggan_folder: Path) -> None:
+    model = open_model(biggan_folder)
+    for seed, truncation in ((3, 0.7), (8, 0.4)):
+        z, fed = _fed_z(model, seed, "goldfish", truncation)
+        expected = truncated_noise_sample(batch_size=1, dim_z=z.shape[0], truncation=truncation, seed=seed)[0]
+        np.testing.assert_array_equal(z, fed)
+        np.testing.assert_array_equal(z, expected)
+        np.testing.assert_array_equal(model.latents(seed, "goldfish", truncation), expected)
+    np.testing.assert_array_equal(model.latents(3), model.latents(3, 0, 0.4))  # the default truncation

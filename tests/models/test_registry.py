@@ -108,9 +108,9 @@ def test_a_folder_no_family_recognises_gets_one_line(tmp_path: Path) -> None:
         load(tmp_path)
     message = str(error.value)
     assert "\n" not in message and "config.json and pytorch_model.bin" in message and "model=G_ema-" in message
-    assert [message.index(f"{name}: ") for name in ("studiogan", "biggan-deep", "sagan-64")] == sorted(
-        message.index(f"{name}: ") for name in ("studiogan", "biggan-deep", "sagan-64")
-    )
+    names = ("studiogan", "biggan-deep", "biggan-pytorch", "sagan-64")
+    assert [message.index(f"{name}: ") for name in names] == sorted(message.index(f"{name}: ") for name in names)
+    assert "G_ema.pth or G.pth and state_dict.pth" in message
 
 
 def test_a_missing_file_gets_the_checkpoint_loaders_line(tmp_path: Path) -> None:
