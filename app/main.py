@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from app.disconnect import CancelOnDisconnect
 from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
 from app.routes import analysis, api, docs, pages
 from app.service import ModelService
@@ -71,12 +72,14 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         model = loaded if loaded is not None else load_default(settings)
-        service = ModelService(settings.resolved_model_name(), model, settings.cache_bytes)
+        service = ModelService(
+            settings.resolved_model_name(), model, settings.cache_bytes, settings.queue_bound, settings.batch_size
+        )
         application.state.models = {service.name: service}
         application.state.default_model = service.name
         log.info("serving %s (%s) from %s on %s", service.name, model.family, model.path, model.device)
         yield
-        service.close()
+        await service.close()
         application.state.models = {}
 
     application = FastAPI(
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     application.state.settings = settings
     if settings.cors_origins:
         application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    application.add_middleware(CancelOnDisconnect)
     application.mount("/static", StaticFiles(directory=STATIC), name="static")
     application.mount(docs.ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     application.include_router(api.router)

@@ -129,13 +129,24 @@ class LoadedModel:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32, both read-only."""
         classes = None if class_index is None else [class_index]
+        return self.capture_batch([seed], classes, truncation)[0]
+
+    def capture_batch(
+        self, seeds: Sequence[int], classes: Sequence[int] | None = None, truncation: float | None = None
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """`capture` of several samples in one forward pass, one (image, maps) pair per seed, in order."""
         with torch.inference_mode(), AttentionCapture(self.module, [layer.name for layer in self.layers]) as capture:
-            images = self.generate([seed], classes, truncation)  # (1, 3, S, S)
-        attention = {name: maps[0].float().cpu().numpy() for name, maps in capture.maps.items()}  # (N, M) each
-        image = to_uint8(images[0].cpu())
-        for array in (image, *attention.values()):
-            array.setflags(write=False)
-        return image, attention
+            images = self.generate(seeds, classes, truncation).cpu()  # (B, 3, S, S)
+        maps = {name: batch.float().cpu().numpy() for name, batch in capture.maps.items()}  # (B, N, M) each
+        captured = []
+        for index in range(len(seeds)):
+            image = to_uint8(images[index])
+            # a view would keep the whole batch alive in the cache
+            attention = {name: batch[index] if len(seeds) == 1 else batch[index].copy() for name, batch in maps.items()}
+            for array in (image, *attention.values()):
+                array.setflags(write=False)
+            captured.append((image, attention))
+        return captured
 
 
 class ModelFamily(Protocol):

@@ -1,0 +1,85 @@
+"""A deliberately slow test model that counts its forward passes, and the app served around it.
+
+`served(...)` drives the app in-process through httpx's ASGI transport, so cancelling a request
+task cancels the handler; `listening(...)` runs it in a real uvicorn on loopback, so a client can
+hang up on a socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import torch
+import uvicorn
+from fastapi import FastAPI
+
+from app.main import create_app
+from app.settings import Settings
+from models.registry import Generate, LoadedModel, load
+
+BASE = "/api/models/tiny/samples"
+
+
+@dataclasses.dataclass
+class SlowForward:
+    """A model's `generate` that first sleeps `seconds`, and records the seeds of each forward pass."""
+
+    generate: Generate
+    seconds: float
+    passes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
+
+    def __call__(self, seeds: Sequence[int], classes: Sequence[int] | None, truncation: float | None) -> torch.Tensor:
+        time.sleep(self.seconds)
+        self.passes.append(tuple(seeds))
+        return self.generate(seeds, classes, truncation)
+
+
+def slow_model(checkpoint: Path, seconds: float) -> tuple[LoadedModel, SlowForward]:
+    model = load(checkpoint)
+    forward = SlowForward(model.generate, seconds)
+    return dataclasses.replace(model, generate=forward), forward
+
+
+def tiny_app(model: LoadedModel, **settings: Any) -> FastAPI:
+    return create_app(Settings(checkpoint=model.path, model_name="tiny", torch_threads=1, **settings), loaded=model)
+
+
+@asynccontextmanager
+async def served(application: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+            yield client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def listening(application: FastAPI, **config: Any) -> Iterator[str]:
+    """The app in a real uvicorn on a loopback port, in a thread of this process; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
