@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.disconnect import CancelOnDisconnect
+from app.limits import ServerBusyError, WorkLimit
 from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
 from app.routes import analysis, api, docs, pages
 from app.service import ModelService
@@ -64,6 +66,11 @@ def load_default(settings: Settings, default_path: Path = DEFAULT_CHECKPOINT) ->
     return load(settings.checkpoint, resolve_device(settings.device))
 
 
+async def _busy(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServerBusyError)
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after)})
+
+
 def create_app(settings: Settings | None = None, loaded: LoadedModel | None = None) -> FastAPI:
     """Build the app. `loaded` lets the CLI validate the model before the server starts."""
     settings = settings or Settings()
@@ -73,7 +80,12 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
         torch.set_num_threads(settings.torch_threads)
         model = loaded if loaded is not None else load_default(settings)
         service = ModelService(
-            settings.resolved_model_name(), model, settings.cache_bytes, settings.queue_bound, settings.batch_size
+            settings.resolved_model_name(),
+            model,
+            settings.cache_bytes,
+            settings.queue_bound,
+            settings.batch_size,
+            (settings.analysis_running, settings.analysis_waiting),
         )
         application.state.models = {service.name: service}
         application.state.default_model = service.name
@@ -91,6 +103,8 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
         redoc_url=None,
     )
     application.state.settings = settings
+    application.state.figures = WorkLimit("figures", 1, settings.figures_waiting)
+    application.add_exception_handler(ServerBusyError, _busy)
     if settings.cors_origins:
         application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
     application.add_middleware(CancelOnDisconnect)

@@ -19,6 +19,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from app.limits import ServerBusyError
+
 __all__ = ["GenerationQueue", "QueueFullError"]
 
 log = logging.getLogger(__name__)
@@ -27,16 +29,16 @@ Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
 
 
-class QueueFullError(Exception):
+class QueueFullError(ServerBusyError):
     """The queue holds `pending` distinct jobs already; `retry_after` is an estimate in whole seconds."""
 
     def __init__(self, pending: int, retry_after: int) -> None:
         super().__init__(
             f"the server is already making {pending} new samples, its limit; retry in {retry_after} s, "
-            "or ask for a sample that is already made"
+            "or ask for a sample that is already made",
+            retry_after,
         )
         self.pending = pending
-        self.retry_after = retry_after
 
 
 @dataclass(eq=False)

@@ -15,6 +15,7 @@ import torch
 from app.allocator import configure_allocator, return_freed_memory
 from app.cache import Ablated, Effects, Sample, SampleCache, SampleKey
 from app.etag import weights_etag
+from app.limits import WorkLimit
 from app.queue import GenerationQueue
 from models.analysis import attention_effect, sample_without_attention
 from models.geometry import AttentionLayer
@@ -61,6 +62,7 @@ class ModelService:
         cache_bytes: int | None = None,
         max_pending: int = 32,
         batch_size: int = 1,
+        analysis_limit: tuple[int, int] = (1, 4),
     ) -> None:
         self.name = name
         self.model = model
@@ -78,6 +80,7 @@ class ModelService:
             self._make, self._executor, max_pending, batch_size, group=lambda key: key[2]
         )
         self._effect_means: dict[str, float] | None = None  # measured on first request: 16 forward passes
+        self.analysis_limit = WorkLimit("γ = 0 samples and effect maps", *analysis_limit)
 
     @property
     def image_size(self) -> int:
@@ -166,15 +169,22 @@ class ModelService:
         self._remember(effects)
         return effects
 
+    async def _analysed(self, work: Callable[..., Result], *args: Any) -> Result:
+        """`work` on the generation thread, under the bound on analysis at once (ServerBusyError past it)."""
+        async with self.analysis_limit.slot():
+            return await self._on_generation_thread(work, *args)
+
     async def ablation_async(self, sample: Sample, layer: str) -> Ablated:
-        return await self._on_generation_thread(self.ablation, sample.key, layer)
+        cached = self.analysis_cache.get(("ablation", sample.key, layer))
+        return cached if isinstance(cached, Ablated) else await self._analysed(self.ablation, sample.key, layer)
 
     async def effects_async(self, sample: Sample) -> Effects:
-        return await self._on_generation_thread(self.effects, sample.key)
+        cached = self.analysis_cache.get(("effect", sample.key, None))
+        return cached if isinstance(cached, Effects) else await self._analysed(self.effects, sample.key)
 
     async def effect_means_async(self) -> dict[str, float]:
         if self._effect_means is None:
-            return await self._on_generation_thread(self.effect_means)
+            return await self._analysed(self.effect_means)
         return self._effect_means
 
     def effect_means(self) -> dict[str, float]:

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Query, Request
 
 from app.cache import Sample
-from app.queue import QueueFullError
 from app.render import Direction
 from app.service import SEED_LIMIT, ModelService
 from models.geometry import AttentionLayer
@@ -111,10 +110,7 @@ async def _sample(service: ModelService, seed: int, class_: str | None, truncati
         class_index, truncation = service.resolve(class_, truncation)
     except SamplingInputError as error:
         raise query_error(error.parameter, str(error)) from None
-    try:
-        return await service.sample_async(seed, class_index, truncation)
-    except QueueFullError as error:
-        raise HTTPException(503, str(error), headers={"Retry-After": str(error.retry_after)}) from None
+    return await service.sample_async(seed, class_index, truncation)
 
 
 async def get_sample(
