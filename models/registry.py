@@ -14,6 +14,7 @@ path that is not a folder) and BigGAN-deep (a folder holding `config.json` and `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -209,7 +210,7 @@ class BigGANDeepFamily:
     default_truncation = 0.4
 
     def recognises(self, path: Path) -> bool:
-        return path.is_dir() and (path / biggan.CONFIG_NAME).exists()
+        return path.is_dir() and os.path.lexists(path / biggan.CONFIG_NAME)  # a broken config gets its own message
 
     def load(self, path: Path) -> LoadedModel:
         model = biggan.load_biggan_folder(path)
