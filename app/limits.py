@@ -32,8 +32,8 @@ class WorkLimit:
         self.refused = 0
         self._semaphore = asyncio.Semaphore(running)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def check(self) -> None:
+        """ServerBusyError if a slot asked for now would be refused: a cheap refusal before any work."""
         if self.admitted >= self.running + self.waiting:
             self.refused += 1
             raise ServerBusyError(
@@ -41,6 +41,10 @@ class WorkLimit:
                 f"retry in {self.retry_after} s",
                 self.retry_after,
             )
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.check()
         self.admitted += 1
         try:
             async with self._semaphore:

@@ -318,11 +318,17 @@ def _figure_response(body: bytes, media_type: str, view: FigureView, service: Mo
     return Response(body, media_type=media_type, headers=headers)
 
 
+async def figure_room(request: Request) -> None:
+    """503 before any other work when the figure bound is reached, so a flood of refusals costs little."""
+    request.app.state.figures.check()
+
+
 @router.get(
     "/models/{model}/figure.png",
     summary="A figure of pinned queries, as PNG",
     description=FIGURE_DOC,
     responses={200: PNG},
+    dependencies=[Depends(figure_room)],
 )
 async def figure_as_png(
     request: Request, service: ModelDep, figure: FigureDep, width: WidthQuery = 1200, height: HeightQuery = 600
@@ -343,6 +349,7 @@ async def figure_as_png(
     summary="A figure of pinned queries, as SVG",
     description=FIGURE_DOC + " Laid out as the 1200×600 PNG.",
     responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG image; text stays text"}},
+    dependencies=[Depends(figure_room)],
 )
 async def figure_as_svg(request: Request, service: ModelDep, figure: FigureDep) -> Response:
     if cached := not_modified(request, service):
