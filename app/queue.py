@@ -2,7 +2,7 @@
 
 Every request for a sample that is not cached waits on the one pending job for its key. A request
 that is cancelled (its client hung up) stops waiting; a job that nobody waits for is dropped before
-it starts, while one already running finishes and is cached by `run`. Jobs run one batch at a time
+it starts, and a running batch that nobody waits for may stop part-way (`run` returns None). Jobs run one batch at a time
 on the caller's executor: the most recently wanted job, with up to `batch_size − 1` others that can
 share its forward pass. Pending distinct jobs are bounded; past the bound `QueueFullError` says
 when to retry.
@@ -11,6 +11,7 @@ when to retry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import math
@@ -52,23 +53,29 @@ class _Job(Generic[Key, Result]):
 
 @dataclass
 class QueueStats:
-    runs: int = 0  # batches run, i.e. forward passes
+    runs: int = 0  # batches finished, i.e. forward passes that ran to the end
     made: int = 0  # jobs run, i.e. samples made
-    dropped: int = 0  # jobs dropped before they started
+    dropped: int = 0  # jobs dropped unwanted, before they started or part-way
+    interrupted: int = 0  # batches stopped part-way because nobody waited any more
     refused: int = 0  # requests answered with QueueFullError
     seconds_per_run: float = field(default=0.0)  # of the last batch
 
 
-class GenerationQueue(Generic[Key, Result]):
-    """`await queue.get(key)`: the result of `run([key, ...])` for `key`, shared by every concurrent waiter.
+def _anyone_waits(batch: list[_Job[Key, Result]]) -> bool:
+    return any(job.waiters > 0 for job in batch)
 
-    `run(keys)` returns one result per key, in order, and runs on `executor`. `group(key)` says which
-    keys may share a batch (equal groups only). All other methods run on the event loop.
+
+class GenerationQueue(Generic[Key, Result]):
+    """`await queue.get(key)`: the result of `run([key, ...], wanted)` for `key`, shared by every concurrent waiter.
+
+    `run(keys, wanted)` runs on `executor` and returns one result per key, in order, or None if it
+    stopped because `wanted()` turned false. `group(key)` says which keys may share a batch (equal
+    groups only). All other methods run on the event loop.
     """
 
     def __init__(
         self,
-        run: Callable[[Sequence[Key]], Sequence[Result]],
+        run: Callable[[Sequence[Key], Callable[[], bool]], Sequence[Result] | None],
         executor: Executor,
         max_pending: int,
         batch_size: int = 1,
@@ -129,18 +136,34 @@ class GenerationQueue(Generic[Key, Result]):
             for job in batch:
                 job.started = True
             started = loop.time()
+            keys = [job.key for job in batch]
+            wanted = functools.partial(_anyone_waits, batch)  # called from the executor's thread
             try:
-                results = await loop.run_in_executor(self._executor, self._run, [job.key for job in batch])
+                results = await loop.run_in_executor(self._executor, self._run, keys, wanted)
             except Exception as error:  # noqa: BLE001  every waiter gets the job's own error
                 log.exception("making %d samples failed", len(batch))
                 for job in batch:
                     self._finish(job, error=error)
             else:
+                if results is None:
+                    self._requeue_or_drop(batch)
+                    continue
                 for job, result in zip(batch, results, strict=True):
                     self._finish(job, result=result)
             self.stats.runs += 1
             self.stats.made += len(batch)
             self.stats.seconds_per_run = loop.time() - started
+
+    def _requeue_or_drop(self, batch: list[_Job[Key, Result]]) -> None:
+        """After a batch stopped part-way: a job someone asked for again meanwhile waits to run again."""
+        self.stats.interrupted += 1
+        for job in batch:
+            if job.waiters > 0:
+                job.started = False
+            else:
+                del self._pending[job.key]
+                job.future.cancel()
+                self.stats.dropped += 1
 
     def _finish(self, job: _Job[Key, Result], result: Result | None = None, error: BaseException | None = None) -> None:
         if self._pending.get(job.key) is job:

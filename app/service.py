@@ -20,6 +20,7 @@ from app.queue import GenerationQueue
 from models.analysis import attention_effect, sample_without_attention
 from models.geometry import AttentionLayer
 from models.imaging import to_uint8
+from models.interrupt import Interrupted
 from models.registry import LoadedModel
 
 __all__ = ["EFFECT_SEEDS", "SEED_LIMIT", "ModelService", "default_cache_bytes", "sample_nbytes"]
@@ -114,11 +115,17 @@ class ModelService:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        return self._make([key])[0]
+        made = self._make([key])
+        assert made is not None, "a pass that is always wanted is never stopped"
+        return made[0]
 
-    def _make(self, keys: Sequence[SampleKey]) -> list[Sample]:
-        """New samples for `keys`, which share a truncation: one forward pass for all of them, each cached."""
-        samples = self.generate_batch(keys)
+    def _make(self, keys: Sequence[SampleKey], wanted: Callable[[], bool] = lambda: True) -> list[Sample] | None:
+        """New samples for `keys`, which share a truncation: one forward pass for all of them, each cached;
+        None if the pass stopped part-way because `wanted()` turned false."""
+        try:
+            samples = self.generate_batch(keys, stop=lambda: not wanted())
+        except Interrupted:
+            return None
         if sum(self.cache.put(sample) for sample in samples):
             return_freed_memory()
         return samples
@@ -126,11 +133,11 @@ class ModelService:
     def generate(self, seed: int, class_index: int | None = None, truncation: float | None = None) -> Sample:
         return self.generate_batch([(seed, class_index, truncation)])[0]
 
-    def generate_batch(self, keys: Sequence[SampleKey]) -> list[Sample]:
+    def generate_batch(self, keys: Sequence[SampleKey], stop: Callable[[], bool] = lambda: False) -> list[Sample]:
         truncation = keys[0][2]
         classes = None if keys[0][1] is None else [class_index for _, class_index, _ in keys]
         started = time.perf_counter()
-        captured = self.model.capture_batch([seed for seed, _, _ in keys], classes, truncation)
+        captured = self.model.capture_batch([seed for seed, _, _ in keys], classes, truncation, stop)
         seconds = time.perf_counter() - started
         return [
             Sample(seed, image, attention, class_index, truncation, generate_seconds=seconds)

@@ -31,6 +31,7 @@ from models.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from models.geometry import AttentionLayer, layer_gamma
 from models.imagenet import class_index, imagenet_class_names
 from models.imaging import to_uint8
+from models.interrupt import StopWhen
 from models.sagan import generator_attention_layers, sample_latents
 
 __all__ = [
@@ -133,10 +134,17 @@ class LoadedModel:
         return self.capture_batch([seed], classes, truncation)[0]
 
     def capture_batch(
-        self, seeds: Sequence[int], classes: Sequence[int] | None = None, truncation: float | None = None
+        self,
+        seeds: Sequence[int],
+        classes: Sequence[int] | None = None,
+        truncation: float | None = None,
+        stop: Callable[[], bool] = lambda: False,
     ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """`capture` of several samples in one forward pass, one (image, maps) pair per seed, in order."""
-        with torch.inference_mode(), AttentionCapture(self.module, [layer.name for layer in self.layers]) as capture:
+        """`capture` of several samples in one forward pass, one (image, maps) pair per seed, in order.
+
+        `models.interrupt.Interrupted` if `stop()` turns true part-way."""
+        names = [layer.name for layer in self.layers]
+        with torch.inference_mode(), StopWhen(self.module, stop), AttentionCapture(self.module, names) as capture:
             images = self.generate(seeds, classes, truncation).cpu()  # (B, 3, S, S)
         maps = {name: batch.float().cpu().numpy() for name, batch in capture.maps.items()}  # (B, N, M) each
         captured = []

@@ -83,6 +83,7 @@ def _health_of(service: ModelService) -> dict[str, Any]:
             "forward_passes": queue.stats.runs,
             "made": queue.stats.made,
             "dropped": queue.stats.dropped,
+            "interrupted": queue.stats.interrupted,
             "refused": queue.stats.refused,
         },
     }

@@ -30,16 +30,19 @@ BASE = "/api/models/tiny/samples"
 
 @dataclasses.dataclass
 class SlowForward:
-    """A model's `generate` that first sleeps `seconds`, and records the seeds of each forward pass."""
+    """A model's `generate` that first sleeps `seconds`; records the seeds of each forward pass started and finished."""
 
     generate: Generate
     seconds: float
     passes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
+    finished: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
 
     def __call__(self, seeds: Sequence[int], classes: Sequence[int] | None, truncation: float | None) -> torch.Tensor:
         time.sleep(self.seconds)
         self.passes.append(tuple(seeds))
-        return self.generate(seeds, classes, truncation)
+        images = self.generate(seeds, classes, truncation)
+        self.finished.append(tuple(seeds))
+        return images
 
 
 def slow_model(checkpoint: Path, seconds: float) -> tuple[LoadedModel, SlowForward]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tests.app.serving import BASE, listening, served, slow_model, tiny_app
 FORWARD_SECONDS = 0.3
 
 
-def test_five_cancelled_of_six_new_samples_cost_at_most_the_pass_already_running(checkpoint_path: Path) -> None:
+def test_five_cancelled_of_six_new_samples_cost_no_whole_forward_pass(checkpoint_path: Path) -> None:
     model, forward = slow_model(checkpoint_path, FORWARD_SECONDS)
 
     async def scenario() -> int:
@@ -30,8 +31,8 @@ def test_five_cancelled_of_six_new_samples_cost_at_most_the_pass_already_running
             return (await requests[5]).status_code
 
     assert asyncio.run(scenario()) == 200
-    assert len(forward.passes) <= 2, f"only the pass already running and the 6th's may run, not {forward.passes}"
-    assert forward.passes[-1] == (105,)
+    assert len(forward.passes) <= 2, f"only the pass already running and the 6th's may start, not {forward.passes}"
+    assert forward.finished == [(105,)], "the running pass nobody waits for stops part-way"
 
 
 def test_clients_that_hang_up_stop_waiting_and_the_next_request_costs_about_one_pass(checkpoint_path: Path) -> None:
@@ -52,6 +53,31 @@ def test_clients_that_hang_up_stop_waiting_and_the_next_request_costs_about_one_
     assert response.status_code == 200
     assert len(forward.passes) <= 2 and forward.passes[-1] == (5,), forward.passes
     assert health["queue"]["pending"] == 0 and health["queue"]["dropped"] >= 1
+
+
+def test_a_running_pass_nobody_waits_for_stops_part_way_unless_someone_asks_again(checkpoint_path: Path) -> None:
+    model, forward = slow_model(checkpoint_path, FORWARD_SECONDS)
+
+    async def scenario() -> tuple[list[int], dict[str, int]]:
+        async with served(tiny_app(model)) as client:
+            abandoned = asyncio.create_task(client.get(f"{BASE}/100.png"))
+            await asyncio.sleep(0.1)  # running
+            abandoned.cancel()
+            again = asyncio.create_task(client.get(f"{BASE}/101.png"))
+            await asyncio.sleep(0.05)
+            first = await client.get(f"{BASE}/101/attention?x=1&y=2")
+            asked_again = asyncio.create_task(client.get(f"{BASE}/102.png"))
+            await asyncio.sleep(0.1)
+            rejoined = asyncio.create_task(client.get(f"{BASE}/102/attention?x=1&y=2"))
+            asked_again.cancel()  # its first asker leaves, but someone asks for 102 before the pass checks
+            responses = [await again, first, await rejoined]
+            health = (await client.get("/api/health")).json()["models"]["tiny"]["queue"]
+            return [response.status_code for response in responses], health
+
+    statuses, queue = asyncio.run(scenario())
+    assert statuses == [200, 200, 200]
+    assert forward.finished == [(101,), (102,)], "100 was stopped part-way; 102 finished for whoever still waited"
+    assert queue["interrupted"] == 1 and queue["dropped"] == 1 and queue["pending"] == 0
 
 
 def test_past_the_pending_bound_new_samples_get_503_with_retry_after(checkpoint_path: Path) -> None:
@@ -106,7 +132,7 @@ def test_the_newest_wanted_sample_is_made_first(checkpoint_path: Path) -> None:
 def test_a_job_nobody_waits_for_is_dropped_and_errors_reach_every_waiter() -> None:
     made: list[list[int]] = []
 
-    def run(keys: list[int]) -> list[int]:
+    def run(keys: list[int], wanted: Callable[[], bool]) -> list[int]:
         time.sleep(0.1)
         made.append(list(keys))
         if 7 in keys:
@@ -135,3 +161,28 @@ def test_a_job_nobody_waits_for_is_dropped_and_errors_reach_every_waiter() -> No
     assert all(isinstance(error, RuntimeError) and str(error) == "seven fails" for error in results[1:])
     assert refused == 3
     assert made == [[1], [7]]
+
+
+def test_a_stopped_batch_runs_again_for_a_waiter_who_came_meanwhile() -> None:
+    calls: list[list[int]] = []
+
+    def run(keys: list[int], wanted: Callable[[], bool]) -> list[int] | None:
+        calls.append(list(keys))
+        time.sleep(0.2)
+        return None if len(calls) == 1 else [key + 1 for key in keys]  # the first pass "stops part-way"
+
+    async def scenario() -> int:
+        with ThreadPoolExecutor(1) as executor:
+            queue: GenerationQueue[int, int] = GenerationQueue(run, executor, max_pending=4)
+            first = asyncio.create_task(queue.get(5))
+            await asyncio.sleep(0.05)
+            first.cancel()
+            await asyncio.sleep(0.05)
+            result = await queue.get(5)  # joins the running job, which stops, so it runs again
+            stats = queue.stats
+            await queue.close()
+            assert (stats.interrupted, stats.dropped, stats.runs) == (1, 0, 1), "runs counts finished passes"
+            return result
+
+    assert asyncio.run(scenario()) == 6
+    assert calls == [[5], [5]]
