@@ -1,6 +1,6 @@
 """Benchmark of the generation queue and the server's bounds, against the real server on loopback.
 
-    .venv/bin/python -m benchmarks.bench_queue [--checkpoint PATH] [--users 8] [--abandoned 100]
+    .venv/bin/python -m benchmarks.bench_queue [--checkpoint PATH | --random-biggan 128] [--users 8] [--abandoned 100]
 
 Starts `sagan-attn serve` (2 torch threads; the default model unless --checkpoint) and measures:
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import httpx
 
 from app.settings import DEFAULT_CHECKPOINT, model_name_for
 from benchmarks.bench_explorer import HOST, Connection, machine_description, percentile, start_server
+from benchmarks.bench_transfer import write_random_biggan
 
 FIGURE = "figure.png?seed=1&pins=" + ";".join(f"{4 * k},{5 * k}" for k in range(1, 11)) + "&width=4096&height=4096"
 
@@ -147,11 +149,17 @@ def row(measure: str, result: str, target: str = "–", verdict: str = "–") ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument(
+        "--random-biggan", type=int, choices=(128, 256, 512), help="serve BigGAN-deep at this size, random weights"
+    )
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--abandoned", type=int, default=100)
     parser.add_argument("--skip-browser", action="store_true", help="leave out the Chromium measurement")
     args = parser.parse_args(argv)
+    if args.random_biggan:
+        folder = Path(tempfile.mkdtemp(prefix="bench-queue-")) / f"biggan-deep-{args.random_biggan}"
+        args.checkpoint = write_random_biggan(args.random_biggan, folder)
     model = model_name_for(args.checkpoint)
     rows = [row("measure", "result", "target", "verdict"), "|---|---|---|---|"]
     ms = lambda seconds: f"{seconds * 1000:,.0f} ms"  # noqa: E731
