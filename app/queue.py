@@ -2,10 +2,10 @@
 
 Every request for a sample that is not cached waits on the one pending job for its key. A request
 that is cancelled (its client hung up) stops waiting; a job that nobody waits for is dropped before
-it starts, and a running batch that nobody waits for may stop part-way (`run` returns None). Jobs run one batch at a time
-on the caller's executor: the most recently wanted job, with up to `batch_size − 1` others that can
-share its forward pass. Pending distinct jobs are bounded; past the bound `QueueFullError` says
-when to retry.
+it starts, and a running batch that nobody waits for may stop part-way (`run` returns None). Jobs
+run one batch at a time on the caller's executor: the most recently wanted job, with up to
+`batch_size − 1` others that can share its forward pass. Pending distinct jobs are bounded; past
+the bound `QueueFullError` says when to retry.
 """
 
 from __future__ import annotations

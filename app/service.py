@@ -63,7 +63,7 @@ class ModelService:
         cache_bytes: int | None = None,
         max_pending: int = 32,
         batch_size: int = 1,
-        analysis_limit: tuple[int, int] = (1, 4),
+        analysis_limit: tuple[int, int] = (1, 12),
     ) -> None:
         self.name = name
         self.model = model

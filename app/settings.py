@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     queue_bound: int = Field(32, ge=1, le=4096, description="new samples waiting or being made at once; then 503")
     figures_waiting: int = Field(2, ge=0, le=1024, description="figures queued behind the one being drawn; then 503")
     analysis_running: int = Field(1, ge=1, le=64, description="γ = 0 samples, effect maps and means made at once")
-    analysis_waiting: int = Field(4, ge=0, le=1024, description="of those queued behind; more get 503")
+    analysis_waiting: int = Field(12, ge=0, le=1024, description="of those queued behind; more get 503")
     batch_size: int = Field(1, ge=1, le=64, description="new samples of one truncation made in one forward pass")
     max_matrix_bytes: int = Field(64 * 2**20, ge=0, description="largest full-matrix .npy response, in bytes")
     torch_threads: int = Field(2, ge=1, le=256, description="intra-op threads for forward passes")

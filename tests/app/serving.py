@@ -7,14 +7,16 @@ hang up on a socket.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import torch
@@ -26,6 +28,7 @@ from app.settings import Settings
 from models.registry import Generate, LoadedModel, load
 
 BASE = "/api/models/tiny/samples"
+Result = TypeVar("Result")
 
 
 @dataclasses.dataclass
@@ -53,6 +56,13 @@ def slow_model(checkpoint: Path, seconds: float) -> tuple[LoadedModel, SlowForwa
 
 def tiny_app(model: LoadedModel, **settings: Any) -> FastAPI:
     return create_app(Settings(checkpoint=model.path, model_name="tiny", torch_threads=1, **settings), loaded=model)
+
+
+def run_scenario(scenario: Coroutine[Any, Any, Result]) -> Result:
+    """`asyncio.run(scenario)` in a thread of its own, so it works also where this thread runs a loop
+    (Playwright's sync API leaves one running once the end-to-end tests have started a browser)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from models.registry import load
-from tests.app.serving import BASE, served, slow_model, tiny_app
+from tests.app.serving import BASE, run_scenario, served, slow_model, tiny_app
 
 
 def _agrees_to_rounding(batched: tuple[np.ndarray, dict], alone: tuple[np.ndarray, dict]) -> bool:
@@ -52,12 +52,10 @@ def test_new_samples_waiting_together_share_one_forward_pass(checkpoint_path: Pa
             responses = {1: await first, **{seed: await task for seed, task in waiting.items()}}
             assert {response.status_code for response in responses.values()} == {200}
             cache = application.state.models["tiny"].cache
-            return {
-                seed: (np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")), cache.get((seed, None, None)))
-                for seed, response in responses.items()
-            }
+            decoded = {seed: Image.open(io.BytesIO(reply.content)).convert("RGB") for seed, reply in responses.items()}
+            return {seed: (np.asarray(image), cache.get((seed, None, None))) for seed, image in decoded.items()}
 
-    served_samples = asyncio.run(scenario())
+    served_samples = run_scenario(scenario())
     assert forward.passes == [(1,), (6, 5, 4, 3), (2,)], "newest four together, then the one left"
     for seed, (png, cached) in served_samples.items():
         alone = model.capture(seed)

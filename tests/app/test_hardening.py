@@ -13,7 +13,7 @@ from app.main import create_app
 from app.settings import Settings
 from models.capture import count_forward_hooks
 from models.registry import load
-from tests.app.serving import served, tiny_app
+from tests.app.serving import run_scenario, served, tiny_app
 
 BASE = "/api/models/tiny/samples"
 
@@ -65,7 +65,7 @@ def test_no_hooks_remain_after_concurrent_requests_that_make_read_and_abandon_sa
             await asyncio.sleep(0.2)  # work of cancelled requests still running finishes
             return statuses, (await client.get("/api/health")).json()["models"]["tiny"]
 
-    statuses, health = asyncio.run(scenario())
+    statuses, health = run_scenario(scenario())
     assert {status for session in statuses for status in session} == {200}
     assert sum(map(len, statuses)) > 400
     assert count_forward_hooks(model.module) == 0 and health["forward_hooks"] == 0

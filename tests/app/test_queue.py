@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from app.queue import GenerationQueue, QueueFullError
-from tests.app.serving import BASE, listening, served, slow_model, tiny_app
+from tests.app.serving import BASE, listening, run_scenario, served, slow_model, tiny_app
 
 FORWARD_SECONDS = 0.3
 
@@ -30,7 +30,7 @@ def test_five_cancelled_of_six_new_samples_cost_no_whole_forward_pass(checkpoint
                 request.cancel()
             return (await requests[5]).status_code
 
-    assert asyncio.run(scenario()) == 200
+    assert run_scenario(scenario()) == 200
     assert len(forward.passes) <= 2, f"only the pass already running and the 6th's may start, not {forward.passes}"
     assert forward.finished == [(105,)], "the running pass nobody waits for stops part-way"
 
@@ -74,7 +74,7 @@ def test_a_running_pass_nobody_waits_for_stops_part_way_unless_someone_asks_agai
             health = (await client.get("/api/health")).json()["models"]["tiny"]["queue"]
             return [response.status_code for response in responses], health
 
-    statuses, queue = asyncio.run(scenario())
+    statuses, queue = run_scenario(scenario())
     assert statuses == [200, 200, 200]
     assert forward.finished == [(101,), (102,)], "100 was stopped part-way; 102 finished for whoever still waited"
     assert queue["interrupted"] == 1 and queue["dropped"] == 1 and queue["pending"] == 0
@@ -91,7 +91,7 @@ def test_past_the_pending_bound_new_samples_get_503_with_retry_after(checkpoint_
             joined = asyncio.create_task(client.get(f"{BASE}/2/attention?x=1&y=1"))  # a pending key is joined
             return await asyncio.gather(*waiting), refused, await joined
 
-    answered, refused, joined = asyncio.run(scenario())
+    answered, refused, joined = run_scenario(scenario())
     assert [response.status_code for response in answered] == [200, 200] and joined.status_code == 200
     assert refused.status_code == 503
     assert int(refused.headers["retry-after"]) >= 1
@@ -108,7 +108,7 @@ def test_two_waiters_on_one_key_cause_one_forward_pass(checkpoint_path: Path) ->
                 client.get(f"{BASE}/42.png"), client.get(f"{BASE}/42/heatmap.png?x=3&y=4&layer=attn1")
             )
 
-    responses = asyncio.run(scenario())
+    responses = run_scenario(scenario())
     assert [response.status_code for response in responses] == [200, 200]
     assert forward.passes == [(42,)]
 
@@ -125,7 +125,7 @@ def test_the_newest_wanted_sample_is_made_first(checkpoint_path: Path) -> None:
             requests.append(asyncio.create_task(client.get(f"{BASE}/11/attention?x=0&y=0")))  # 11 wanted again
             await asyncio.gather(*requests)
 
-    asyncio.run(scenario())
+    run_scenario(scenario())
     assert forward.passes == [(10,), (11,), (13,), (12,)]
 
 
@@ -156,7 +156,7 @@ def test_a_job_nobody_waits_for_is_dropped_and_errors_reach_every_waiter() -> No
             await queue.close()
             return results, refused
 
-    results, refused = asyncio.run(scenario())
+    results, refused = run_scenario(scenario())
     assert results[0] == 10
     assert all(isinstance(error, RuntimeError) and str(error) == "seven fails" for error in results[1:])
     assert refused == 3
@@ -184,5 +184,5 @@ def test_a_stopped_batch_runs_again_for_a_waiter_who_came_meanwhile() -> None:
             assert (stats.interrupted, stats.dropped, stats.runs) == (1, 0, 1), "runs counts finished passes"
             return result
 
-    assert asyncio.run(scenario()) == 6
+    assert run_scenario(scenario()) == 6
     assert calls == [[5], [5]]
