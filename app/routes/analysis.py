@@ -39,7 +39,11 @@ router = APIRouter(
     prefix="/api",
     tags=["analysis"],
     dependencies=[Depends(reject_ambiguous_queries)],
-    responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
+    responses={
+        404: {"model": ErrorMessage, "description": "unknown model"},
+        414: {"model": ErrorMessage},
+        503: {"model": ErrorMessage, "description": "busy: past a bound on new samples or expensive work; see Retry-After"},
+    },
 )
 
 SAMPLE = "/models/{model}/samples/{seed}"

@@ -33,7 +33,11 @@ router = APIRouter(
     prefix="/api",
     tags=["api"],
     dependencies=[Depends(reject_ambiguous_queries)],
-    responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
+    responses={
+        404: {"model": ErrorMessage, "description": "unknown model"},
+        414: {"model": ErrorMessage},
+        503: {"model": ErrorMessage, "description": "busy: past a bound on new samples or expensive work; see Retry-After"},
+    },
 )
 
 
