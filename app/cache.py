@@ -80,18 +80,23 @@ Item = TypeVar("Item", bound=_Cacheable)
 
 
 class SampleCache(Generic[Item]):
-    """Least-recently-used items, evicted once their arrays pass `max_bytes`. Thread-safe."""
+    """Least-recently-used items, evicted once their arrays pass `max_bytes`. Thread-safe; counts hits and misses."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, Item] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable) -> Item | None:
         with self._lock:
             item = self._items.get(key)
-            if item is not None:
+            if item is None:
+                self.misses += 1
+            else:
+                self.hits += 1
                 self._items.move_to_end(key)
             return item
 

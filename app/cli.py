@@ -57,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app, load_default
+    from app.server import SERVER_OPTIONS
     from app.settings import Settings
     from models.checkpoint import CheckpointError
 
@@ -67,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, *_settings_errors()) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(settings, loaded), host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)
     return 0
 
 

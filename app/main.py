@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.disconnect import CancelOnDisconnect
+from app.limits import ServerBusyError, WorkLimit
 from app.resources import DEFAULT_CHECKPOINT, DOCS_ASSETS, STATIC
 from app.routes import analysis, api, docs, pages
 from app.service import ModelService
@@ -65,6 +67,11 @@ def load_default(settings: Settings, default_path: Path = DEFAULT_CHECKPOINT) ->
     return load(settings.checkpoint, resolve_device(settings.device))
 
 
+async def _busy(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServerBusyError)
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after)})
+
+
 def create_app(settings: Settings | None = None, loaded: LoadedModel | None = None) -> FastAPI:
     """Build the app. `loaded` lets the CLI validate the model before the server starts."""
     settings = settings or Settings()
@@ -73,12 +80,19 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         model = loaded if loaded is not None else load_default(settings)
-        service = ModelService(settings.resolved_model_name(), model, settings.cache_bytes)
+        service = ModelService(
+            settings.resolved_model_name(),
+            model,
+            settings.cache_bytes,
+            settings.queue_bound,
+            settings.batch_size,
+            (settings.analysis_running, settings.analysis_waiting),
+        )
         application.state.models = {service.name: service}
         application.state.default_model = service.name
         log.info("serving %s (%s) from %s on %s", service.name, model.family, model.path, model.device)
         yield
-        service.close()
+        await service.close()
         application.state.models = {}
 
     application = FastAPI(
@@ -90,6 +104,8 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
         redoc_url=None,
     )
     application.state.settings = settings
+    application.state.figures = WorkLimit("figures", 1, settings.figures_waiting)
+    application.add_exception_handler(ServerBusyError, _busy)
 
     @application.exception_handler(NonFiniteOutputError)
     async def non_finite_sample(request: Request, error: NonFiniteOutputError) -> JSONResponse:
@@ -97,6 +113,7 @@ def create_app(settings: Settings | None = None, loaded: LoadedModel | None = No
 
     if settings.cors_origins:
         application.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    application.add_middleware(CancelOnDisconnect)
     application.mount("/static", StaticFiles(directory=STATIC), name="static")
     application.mount(docs.ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     application.include_router(api.router)

@@ -27,7 +27,14 @@ class Settings(BaseSettings):
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file or BigGAN-deep folder to serve")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees it, else the CPU")
     model_name: str | None = Field(None, pattern=MODEL_NAME_PATTERN, description="name in URLs; default: file stem")
-    cache_bytes: int = Field(32 * 2**20, ge=8 * 2**20, le=2**40, description="bound of the sample cache, in bytes")
+    cache_bytes: int | None = Field(
+        None, ge=8 * 2**20, le=2**40, description="bound of the sample cache, in bytes; default: 8 samples of the model"
+    )
+    queue_bound: int = Field(32, ge=1, le=4096, description="new samples waiting or being made at once; then 503")
+    figures_waiting: int = Field(2, ge=0, le=1024, description="figures queued behind the one being drawn; then 503")
+    analysis_running: int = Field(1, ge=1, le=64, description="γ = 0 samples, effect maps and means made at once")
+    analysis_waiting: int = Field(12, ge=0, le=1024, description="of those queued behind; more get 503")
+    batch_size: int = Field(1, ge=1, le=64, description="new samples of one truncation made in one forward pass")
     max_matrix_bytes: int = Field(64 * 2**20, ge=0, description="largest full-matrix .npy response, in bytes")
     torch_threads: int = Field(2, ge=1, le=256, description="intra-op threads for forward passes")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; none by default")

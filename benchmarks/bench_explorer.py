@@ -220,8 +220,13 @@ def machine_description() -> str:
     )
 
 
-def start_server(checkpoint: Path, port: int, cache_mib: int) -> subprocess.Popen[bytes]:
-    environment = {**os.environ, "SAGAN_ATTN_CACHE_BYTES": str(cache_mib * 2**20)}
+def start_server(
+    checkpoint: Path, port: int, cache_mib: int | None, settings: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`sagan-attn serve` on loopback; `settings` are SAGAN_ATTN_ variables (cache_mib None: the default)."""
+    environment = {**os.environ, **(settings or {})}
+    if cache_mib is not None:
+        environment["SAGAN_ATTN_CACHE_BYTES"] = str(cache_mib * 2**20)
     command = [sys.executable, "-m", "app.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)]
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -28,7 +28,6 @@ linear interpolation; we do the same so the images match it.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ from scipy.stats import truncnorm
 from torch import nn
 
 from models.checkpoint import CheckpointError, _read, check_state_dict
+from models.file_reading import read_json_object
 from models.geometry import AttentionLayer
 
 __all__ = [
@@ -459,16 +459,7 @@ def generate(model: BigGANDeep, seeds: Sequence[int], classes: Sequence[int], tr
 
 
 def _read_config(path: Path) -> BigGANConfig:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{path}: not a UTF-8 text file; expected the model's JSON config") from None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: expected a JSON object of BigGAN settings, got {type(raw).__name__}")
+    raw = read_json_object(path, "BigGAN settings")
     try:
         return BigGANConfig.from_dict(raw)
     except (TypeError, ValueError) as error:

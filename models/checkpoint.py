@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from models.file_reading import check_regular_file
 from models.files import save_atomic
 from models.reference import convert_reference_generator, is_reference_discriminator, is_reference_state_dict
 from models.sagan import Discriminator, Generator, SAGANConfig
@@ -83,10 +84,7 @@ def save_checkpoint(
 
 
 def _read(path: Path) -> Any:
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not a regular file")
+    check_regular_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from app import render
 from app.cache import Sample
-from app.figure import FIGURE_PIXELS, MAX_ASPECT, MAX_PINS, FigureSpec, figure_png_and_boxes, figure_svg
+from app.figure import FIGURE_PIXELS, MAX_ASPECT, MAX_PINS
+from app.figure_process import FigureRequest, draw_png, draw_svg, in_figure_process
 from app.render import Direction
 from app.routes.deps import (
     ColormapQuery,
@@ -29,7 +30,7 @@ from app.routes.deps import (
 )
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import EFFECT_SEEDS, ModelService
-from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice, figure_spec
+from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice
 from models.reading import Contrast, Scale
 
 EFFECT_FORMULA = "‖γ·o‖ / ‖x‖ per query cell: L2 over channels of what the layer adds over its input"
@@ -38,7 +39,11 @@ router = APIRouter(
     prefix="/api",
     tags=["analysis"],
     dependencies=[Depends(reject_ambiguous_queries)],
-    responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
+    responses={
+        404: {"model": ErrorMessage, "description": "unknown model"},
+        414: {"model": ErrorMessage},
+        503: {"model": ErrorMessage, "description": "busy: past a bound on new samples or expensive work; see Retry-After"},
+    },
 )
 
 SAMPLE = "/models/{model}/samples/{seed}"
@@ -240,7 +245,7 @@ def _caption_notes(sample: Sample, service: ModelService) -> tuple[str, ...]:
     return (f"class {sample.class_index} ({names[sample.class_index]}) · truncation {sample.truncation:g}",)
 
 
-async def get_figure_spec(
+async def get_figure_request(
     service: ModelDep,
     sample: SeedQuerySampleDep,
     pins: Annotated[list[tuple[int, int]], Depends(get_pins)],
@@ -271,7 +276,7 @@ async def get_figure_spec(
             "this share of the pin's attention (as the page's top mass %); 0 = no outline",
         ),
     ] = 0.0,
-) -> FigureSpec:
+) -> FigureRequest:
     view = resolve_layer(service, layer)
     colormap_lut(colormap)
     figure_view = FigureView(
@@ -287,10 +292,10 @@ async def get_figure_spec(
         notes=_caption_notes(sample, service),
         mass=mass,
     )
-    return await asyncio.to_thread(figure_spec, sample.image, sample.attention[view.name], pins, figure_view)
+    return FigureRequest(sample.image, sample.attention[view.name], pins, figure_view)
 
 
-FigureDep = Annotated[FigureSpec, Depends(get_figure_spec)]
+FigureDep = Annotated[FigureRequest, Depends(get_figure_request)]
 FIGURE_DOC = """The sample with each pinned query marked in its own colour, one map per pin on the range the
 page uses (`absolute`: one shared range with a colour bar of real values; every other scale and contrast:
 each map on its own range, written above it), and a caption with model, layer, seed, direction, scale,
@@ -307,10 +312,21 @@ HeightQuery = Annotated[
 ]
 
 
-def _figure_response(body: bytes, media_type: str, spec: FigureSpec, service: ModelService, suffix: str) -> Response:
-    filename = f"{spec.model}-{spec.seed}-{spec.layer}-{spec.direction}.{suffix}"
+async def _drawn(request: Request, draw: object, *args: object) -> Any:
+    """A figure drawn in the figure process, under the app's bound on figures at once (503 past it)."""
+    async with request.app.state.figures.slot():
+        return await in_figure_process(draw, *args)
+
+
+def _figure_response(body: bytes, media_type: str, view: FigureView, service: ModelService, suffix: str) -> Response:
+    filename = f"{view.model}-{view.seed}-{view.layer}-{view.direction}.{suffix}"
     headers = {**cache_headers(service), "Content-Disposition": f'inline; filename="{filename}"'}
     return Response(body, media_type=media_type, headers=headers)
+
+
+async def figure_room(request: Request) -> None:
+    """503 before any other work when the figure bound is reached, so a flood of refusals costs little."""
+    request.app.state.figures.check()
 
 
 @router.get(
@@ -319,9 +335,10 @@ def _figure_response(body: bytes, media_type: str, spec: FigureSpec, service: Mo
     description=FIGURE_DOC + " Header `X-Map-Boxes`: each pin's map as x0,y0,x1,y1 pixels (origin top left, "
     "ends exclusive), separated by ';'.",
     responses={200: PNG},
+    dependencies=[Depends(figure_room)],
 )
 async def figure_as_png(
-    request: Request, service: ModelDep, spec: FigureDep, width: WidthQuery = 1200, height: HeightQuery = 600
+    request: Request, service: ModelDep, figure: FigureDep, width: WidthQuery = 1200, height: HeightQuery = 600
 ) -> Response:
     if max(width, height) > MAX_ASPECT * min(width, height):
         name = "width" if width > height else "height"
@@ -330,8 +347,8 @@ async def figure_as_png(
         )
     if cached := not_modified(request, service):
         return cached
-    body, boxes = await asyncio.to_thread(figure_png_and_boxes, spec, width, height)
-    response = _figure_response(body, "image/png", spec, service, "png")
+    body, boxes = await _drawn(request, draw_png, figure, width, height)
+    response = _figure_response(body, "image/png", figure.view, service, "png")
     response.headers["X-Map-Boxes"] = ";".join(",".join(map(str, box)) for box in boxes)
     return response
 
@@ -341,9 +358,10 @@ async def figure_as_png(
     summary="A figure of pinned queries, as SVG",
     description=FIGURE_DOC + " Laid out as the 1200×600 PNG.",
     responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG image; text stays text"}},
+    dependencies=[Depends(figure_room)],
 )
-async def figure_as_svg(request: Request, service: ModelDep, spec: FigureDep) -> Response:
+async def figure_as_svg(request: Request, service: ModelDep, figure: FigureDep) -> Response:
     if cached := not_modified(request, service):
         return cached
-    body = await asyncio.to_thread(figure_svg, spec)
-    return _figure_response(body, "image/svg+xml", spec, service, "svg")
+    body = await _drawn(request, draw_svg, figure)
+    return _figure_response(body, "image/svg+xml", figure.view, service, "svg")

@@ -33,7 +33,11 @@ router = APIRouter(
     prefix="/api",
     tags=["api"],
     dependencies=[Depends(reject_ambiguous_queries)],
-    responses={404: {"model": ErrorMessage, "description": "unknown model"}, 414: {"model": ErrorMessage}},
+    responses={
+        404: {"model": ErrorMessage, "description": "unknown model"},
+        414: {"model": ErrorMessage},
+        503: {"model": ErrorMessage, "description": "busy: past a bound on new samples or expensive work; see Retry-After"},
+    },
 )
 
 
@@ -58,21 +62,34 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"default": request.app.state.default_model, "models": [service.describe() for service in models.values()]}
 
 
-@router.get("/health", summary="Server state: models, cache use and registered forward hooks")
+@router.get("/health", summary="Server state: models, cache use, the generation queue and registered forward hooks")
 async def health(request: Request) -> dict[str, Any]:
-    """`forward_hooks` counts hooks on each generator; it is 0 whenever no capture is running."""
+    """`forward_hooks` counts hooks on each generator; it is 0 whenever no capture is running. `cache_hits` and
+    `cache_misses` count sample look-ups; `queue` counts new samples pending, made, dropped unwanted and refused."""
+    return {"models": {name: _health_of(service) for name, service in request.app.state.models.items()}}
+
+
+def _health_of(service: ModelService) -> dict[str, Any]:
+    queue = service.queue
     return {
-        "models": {
-            name: {
-                "cached_samples": len(service.cache),
-                "cache_bytes": service.cache.bytes_used,
-                "cache_bound_bytes": service.cache.max_bytes,
-                "analysis_cache_bytes": service.analysis_cache.bytes_used,
-                "analysis_cache_bound_bytes": service.analysis_cache.max_bytes,
-                "forward_hooks": count_forward_hooks(service.generator),
-            }
-            for name, service in request.app.state.models.items()
-        }
+        "cached_samples": len(service.cache),
+        "cache_bytes": service.cache.bytes_used,
+        "cache_bound_bytes": service.cache.max_bytes,
+        "cache_hits": service.cache.hits,
+        "cache_misses": service.cache.misses,
+        "analysis_cache_bytes": service.analysis_cache.bytes_used,
+        "analysis_cache_bound_bytes": service.analysis_cache.max_bytes,
+        "forward_hooks": count_forward_hooks(service.generator),
+        "queue": {
+            "pending": queue.pending,
+            "bound": queue.max_pending,
+            "batch_size": queue.batch_size,
+            "forward_passes": queue.stats.runs,
+            "made": queue.stats.made,
+            "dropped": queue.stats.dropped,
+            "interrupted": queue.stats.interrupted,
+            "refused": queue.stats.refused,
+        },
     }
 
 

@@ -28,6 +28,7 @@ from models.finite import require_finite
 from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
+from models.interrupt import StopWhen
 
 __all__ = ["Generate", "Latents", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs"]
 
@@ -116,15 +117,35 @@ class LoadedModel:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32, both read-only."""
         classes = None if class_index is None else [class_index]
-        with torch.inference_mode(), AttentionCapture(self.module, [layer.name for layer in self.layers]) as capture:
-            images = self.generate([seed], classes, truncation)  # (1, 3, S, S)
-        maps = {name: maps[0] for name, maps in capture.maps.items()}  # (N, M) each
-        require_finite(_describe_sample(seed, class_index, truncation), [images, *maps.values()])
-        attention = {name: tensor.float().cpu().numpy() for name, tensor in maps.items()}
-        image = to_uint8(images[0].cpu())
-        for array in (image, *attention.values()):
-            array.setflags(write=False)
-        return image, attention
+        return self.capture_batch([seed], classes, truncation)[0]
+
+    def capture_batch(
+        self,
+        seeds: Sequence[int],
+        classes: Sequence[int] | None = None,
+        truncation: float | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """`capture` of several samples in one forward pass, one (image, maps) pair per seed, in order.
+
+        `models.interrupt.Interrupted` if `stop()` turns true part-way; `NonFiniteOutputError` names a
+        sample whose image or maps are not finite."""
+        names = [layer.name for layer in self.layers]
+        with torch.inference_mode(), StopWhen(self.module, stop), AttentionCapture(self.module, names) as capture:
+            images = self.generate(seeds, classes, truncation)  # (B, 3, S, S)
+        captured = []
+        for index, seed in enumerate(seeds):
+            maps = {name: batch[index] for name, batch in capture.maps.items()}  # (N, M) each
+            class_index = None if classes is None else classes[index]
+            require_finite(_describe_sample(seed, class_index, truncation), [images[index], *maps.values()])
+            attention = {name: tensor.float().cpu().numpy() for name, tensor in maps.items()}
+            if len(seeds) > 1:  # a view would keep the whole batch alive in the cache
+                attention = {name: array.copy() for name, array in attention.items()}
+            image = to_uint8(images[index].cpu())
+            for array in (image, *attention.values()):
+                array.setflags(write=False)
+            captured.append((image, attention))
+        return captured
 
 
 def _describe_sample(seed: int, class_index: int | None, truncation: float | None) -> str:

@@ -10,6 +10,7 @@ keys pooled 2×2.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class BigGANDeepFamily:
     default_truncation = 0.4
 
     def recognises(self, path: Path) -> bool:
-        return path.is_dir() and (path / biggan.CONFIG_NAME).exists()
+        return path.is_dir() and os.path.lexists(path / biggan.CONFIG_NAME)  # a broken config gets its own message
 
     def load(self, path: Path) -> LoadedModel:
         model = biggan.load_biggan_folder(path)

@@ -35,12 +35,13 @@ def test_concurrent_clients_get_byte_for_byte_what_one_at_a_time_gets(
     tiny_checkpoint: Path, start_server: Callable[..., AbstractContextManager[str]]
 ) -> None:
     paths = requests_for_clients()
+    room = {"SAGAN_ATTN_MODEL_NAME": "tiny", "SAGAN_ATTN_QUEUE_BOUND": str(CLIENTS)}  # every client's new sample waits
     with (
-        start_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url,
+        start_server(tiny_checkpoint, **room) as url,
         httpx.Client(base_url=url, timeout=60) as client,
     ):
         sequential = [client.get(path).content for path in paths]
-    with start_server(tiny_checkpoint, SAGAN_ATTN_MODEL_NAME="tiny") as url:
+    with start_server(tiny_checkpoint, **room) as url:
 
         def fetch_pair(index: int) -> tuple[bytes, bytes]:
             with httpx.Client(base_url=url, timeout=60) as client:

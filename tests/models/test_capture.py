@@ -6,7 +6,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from models.capture import AttentionCapture, attention_layer_names, count_forward_hooks
+from models.analysis import AttentionRemoved, EffectCapture
+from models.capture import AttentionCapture, LayerHooks, attention_layer_names, count_forward_hooks
 from models.sagan import Generator, SAGANConfig, sample_latents
 
 HandAttention = tuple[Callable[..., dict[str, torch.Tensor]], Callable[..., torch.Tensor]]
@@ -107,3 +108,40 @@ def test_pooled_keys_give_maps_on_the_coarser_key_grid(
     expected = torch.softmax(torch.einsum("bcn,bcm->bnm", query, key), dim=-1)
     assert capture.maps["attn2"].shape == (1, 1024, 256)
     torch.testing.assert_close(capture.maps["attn2"], expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("hooks", [AttentionCapture, AttentionRemoved, EffectCapture])
+def test_hook_life_cycle_of_every_layer_hook(generator: Generator, hooks: type[LayerHooks]) -> None:
+    """Registered on entry, one per layer; refused while active; removed on exit, on an error in the forward
+    pass and on a failed registration; and the same object enters again afterwards."""
+    z = sample_latents([1], generator.config.z_dim)
+    active = hooks(generator, ["attn1", "attn2"])
+    for attempt in range(2):
+        with active:
+            assert count_forward_hooks(generator) == 2
+            with pytest.raises(RuntimeError, match="already active"), active:
+                pass
+            assert count_forward_hooks(generator) == 2, "the refused entry leaves the active hooks alone"
+            generator(z)
+        assert count_forward_hooks(generator) == 0, f"left hooks after exit {attempt + 1}"
+    failing = generator.attn2.register_forward_pre_hook(_fail_mid_pass)
+    try:
+        with pytest.raises(ValueError, match="mid-pass"), active:
+            generator(z)
+    finally:
+        failing.remove()
+    assert count_forward_hooks(generator) == 0
+
+    class FailsOnSecondLayer(hooks):  # type: ignore[misc, valid-type]
+        def _register(self, name: str, layer: torch.nn.Module) -> None:
+            if name == "attn2":
+                raise OSError("cannot hook attn2")
+            super()._register(name, layer)
+
+    with pytest.raises(OSError, match="cannot hook"), FailsOnSecondLayer(generator, ["attn1", "attn2"]):
+        pass
+    assert count_forward_hooks(generator) == 0
+
+
+def _fail_mid_pass(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+    raise ValueError("failed mid-pass")
