@@ -25,7 +25,8 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from models.registry import Generate, LoadedModel, load
+from models.families.base import Generate, LoadedModel
+from models.registry import load
 
 BASE = "/api/models/tiny/samples"
 Result = TypeVar("Result")
