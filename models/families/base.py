@@ -6,7 +6,8 @@ tells a caller everything it needs without knowing the family:
 - the sampling inputs: z size; the classes, by name in index order, if conditional; the truncation
   range and default, if any;
 - the attention layers (`models.geometry.AttentionLayer`: name, channels, query grid, key grid, γ);
-- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps.
+- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps,
+  taken by interception (`models.interception`), the same way for every family and user generator.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.capture import AttentionCapture
+from models.interception import InterceptedCapture
 from models.imagenet import class_index
 from models.imaging import to_uint8
 
-__all__ = ["Generate", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs"]
+__all__ = ["Generate", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs", "mean_over_heads"]
 
 
 class SamplingInputError(ValueError):
@@ -98,6 +99,7 @@ class LoadedModel:
     source_format: str  # the file format it was read from
     config: dict[str, Any] = field(default_factory=dict)  # the architecture, JSON-ready
     training: dict[str, Any] = field(default_factory=dict)  # data, steps, licence, attribution where known
+    skipped: dict[str, str] = field(default_factory=dict)  # maps found but not laid on the image → why
 
     @property
     def device(self) -> torch.device:
@@ -106,15 +108,34 @@ class LoadedModel:
     def capture(
         self, seed: int, class_index: int | None = None, truncation: float | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32, both read-only."""
+        """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32 (the mean over heads)."""
+        image, heads = self.capture_heads(seed, class_index, truncation)
+        return image, mean_over_heads(heads)
+
+    def capture_heads(
+        self, seed: int, class_index: int | None = None, truncation: float | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One sample: its image (S, S, 3) uint8 and each layer's maps (H, N, M) float32, both read-only."""
         classes = None if class_index is None else [class_index]
-        with torch.inference_mode(), AttentionCapture(self.module, [layer.name for layer in self.layers]) as capture:
+        with torch.inference_mode(), InterceptedCapture(self.module) as capture:
             images = self.generate([seed], classes, truncation)  # (1, 3, S, S)
-        attention = {name: maps[0].float().cpu().numpy() for name, maps in capture.maps.items()}  # (N, M) each
+        captured = capture.layers
+        missing = [layer.name for layer in self.layers if layer.name not in captured]
+        if missing:
+            raise RuntimeError(f"no forward pass reached {missing} while capturing")
+        attention = {layer.name: captured[layer.name].maps[0].cpu().numpy() for layer in self.layers}  # (H, N, M)
         image = to_uint8(images[0].cpu())
         for array in (image, *attention.values()):
             array.setflags(write=False)
         return image, attention
+
+
+def mean_over_heads(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(H, N, M) maps → their (N, M) float32 mean over heads (the map itself for one head), read-only."""
+    means = {name: heads[0] if heads.shape[0] == 1 else heads.mean(axis=0, dtype=np.float32) for name, heads in maps.items()}
+    for array in means.values():
+        array.setflags(write=False)
+    return means
 
 
 class ModelFamily(Protocol):
