@@ -19,6 +19,7 @@ from app.settings import Settings
 from models.checkpoint import CheckpointError
 from models.devices import resolve_device
 from models.registry import LoadedModel, load
+from models.user_generator import load_generator, parse_generator_args
 
 __all__ = ["NoTrainedModelError", "create_app", "load_default"]
 
@@ -55,6 +56,9 @@ class NoTrainedModelError(CheckpointError):
 
 def load_default(settings: Settings, default_path: Path = DEFAULT_CHECKPOINT) -> LoadedModel:
     """Load the configured model on the configured device; a missing shipped default gets its own plain message."""
+    if settings.generator is not None:
+        arguments = parse_generator_args(settings.generator_args)
+        return load_generator(settings.generator, arguments, resolve_device(settings.device))
     if settings.checkpoint == default_path and not default_path.exists():
         raise NoTrainedModelError(
             f"{settings.checkpoint}: no trained default model is present; "

@@ -15,6 +15,7 @@ from app.allocator import configure_allocator, return_freed_memory
 from app.cache import Ablated, Effects, Sample, SampleCache, SampleKey
 from app.etag import weights_etag
 from models.analysis import attention_effect, sample_without_attention
+from models.families.base import mean_over_heads
 from models.geometry import AttentionLayer
 from models.imaging import to_uint8
 from models.registry import LoadedModel
@@ -84,9 +85,10 @@ class ModelService:
 
     def generate(self, seed: int, class_index: int | None = None, truncation: float | None = None) -> Sample:
         started = time.perf_counter()
-        image, attention = self.model.capture(seed, class_index, truncation)
+        image, heads = self.model.capture_heads(seed, class_index, truncation)
         seconds = time.perf_counter() - started
-        return Sample(seed, image, attention, class_index, truncation, generate_seconds=seconds)
+        several = {name: maps for name, maps in heads.items() if maps.shape[0] > 1}
+        return Sample(seed, image, mean_over_heads(heads), class_index, truncation, seconds, several)
 
     def _forward(self, key: SampleKey) -> Callable[[], torch.Tensor]:
         """The forward pass that makes sample `key`: images (1, 3, S, S) in [-1, 1]."""

@@ -32,8 +32,8 @@ def attention_layer_names(model: nn.Module) -> list[str]:
 
 
 def count_forward_hooks(model: nn.Module) -> int:
-    """Forward hooks registered anywhere in `model`; zero when no capture is active."""
-    return sum(len(module._forward_hooks) for module in model.modules())
+    """Forward and forward pre-hooks registered anywhere in `model`; zero when no capture is active."""
+    return sum(len(module._forward_hooks) + len(module._forward_pre_hooks) for module in model.modules())
 
 
 def resolve_layers(model: nn.Module, patterns: Iterable[str]) -> list[str]:

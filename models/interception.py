@@ -258,5 +258,7 @@ class InterceptedCapture:
             shapes = {tuple(chunk.shape[1:]) for chunk in chunks}
             if len(shapes) > 1:
                 raise RuntimeError(f"{name}: maps of different shapes {sorted(shapes)} in one capture")
-            captured[name] = CapturedLayer(name, self._kinds[name], chunks[0] if len(chunks) == 1 else torch.cat(chunks))
+            captured[name] = CapturedLayer(
+                name, self._kinds[name], chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+            )
         return captured

@@ -32,7 +32,7 @@ from models.geometry import AttentionLayer, UnplaceableMap, place_map
 from models.interception import InterceptedCapture
 from models.sagan import sample_latents
 
-__all__ = ["GeneratorError", "LOOKED_FOR", "load_generator", "parse_generator_args"]
+__all__ = ["LOOKED_FOR", "GeneratorError", "load_generator", "parse_generator_args"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def parse_generator_args(pairs: Sequence[str]) -> dict[str, Any]:
 def _factory(spec: str) -> Any:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute.isidentifier():
-        raise GeneratorError(f"--generator {spec!r}: expected package.module:factory")
+        raise GeneratorError(f"--generator {spec}: expected package.module:factory")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -111,12 +111,14 @@ def _layers(model: LoadedModel) -> tuple[tuple[AttentionLayer, ...], dict[str, s
     return tuple(layers), skipped
 
 
-def load_generator(spec: str, arguments: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> LoadedModel:
+def load_generator(
+    spec: str, arguments: dict[str, Any] | None = None, device: torch.device | str = "cpu"
+) -> LoadedModel:
     """Import `package.module:factory`, call it, and serve what it returns; GeneratorError on any failure."""
     factory = _factory(spec)
     try:
         made = factory(**(arguments or {}))
-    except Exception as error:  # the user's code: any failure is reported, in one line
+    except Exception as error:  # noqa: BLE001  the user's code: any failure is reported, in one line
         text = " ".join(str(error).split())[:200]
         raise GeneratorError(f"--generator {spec}: the factory raised {type(error).__name__}: {text}") from None
     module = _required(made, spec, "module", torch.nn.Module).eval().to(device)
@@ -144,10 +146,22 @@ def load_generator(spec: str, arguments: dict[str, Any] | None = None, device: t
     )
     try:
         layers, skipped = _layers(loaded)
-    except Exception as error:  # the user's generate: reported in one line
+    except Exception as error:  # noqa: BLE001  the user's generate: reported in one line
         text = " ".join(str(error).split())[:200]
         raise GeneratorError(f"--generator {spec}: generate raised {type(error).__name__}: {text}") from None
     if not layers:
         found = f"; found only maps it cannot lay on the image: {skipped}" if skipped else ""
-        raise GeneratorError(f"--generator {spec}: no attention found in {type(module).__name__}; looked for {LOOKED_FOR}{found}")
+        raise GeneratorError(
+            f"--generator {spec}: no attention found in {type(module).__name__}; looked for {LOOKED_FOR}{found}"
+        )
     return LoadedModel(**{**loaded.__dict__, "layers": layers, "skipped": skipped})
+
+
+def format_found_layers(model: LoadedModel) -> str:
+    """Every attention layer found: name, kind, heads and grids; then each map that could not be placed."""
+    lines = ["| layer | kind | heads | query grid | key grid |", "|---|---|---|---|---|"]
+    for layer in model.layers:
+        grids = f"{layer.query_grid}×{layer.query_grid} | {layer.key_grid}×{layer.key_grid}"
+        lines.append(f"| {layer.name} | {layer.kind} | {layer.heads} | {grids} |")
+    lines += [f"skipped {name}: {reason}" for name, reason in model.skipped.items()]
+    return "\n".join(lines)

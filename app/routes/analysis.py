@@ -27,6 +27,7 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
+from app.routes.heads import MEAN, HeadQuery, layer_map
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import EFFECT_SEEDS, ModelService
 from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice, figure_spec
@@ -171,6 +172,7 @@ async def contrast_values(
     sample: SampleDep,
     pixel: PixelDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
     mode: ModeQuery = Contrast.ratio,
 ) -> Response:
@@ -188,7 +190,7 @@ async def contrast_values(
     view = resolve_layer(service, layer)
     if cached := not_modified(request, service):
         return cached
-    matrix = sample.attention[view.name]
+    matrix = layer_map(sample, view, head)
     values, index = await asyncio.to_thread(
         contrast_slice, matrix, x, y, direction.value, mode, service.image_size, view.query_grid, view.key_grid
     )
@@ -245,6 +247,7 @@ async def get_figure_spec(
     sample: SeedQuerySampleDep,
     pins: Annotated[list[tuple[int, int]], Depends(get_pins)],
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
     scale: Annotated[
         Scale,
@@ -283,10 +286,10 @@ async def get_figure_spec(
         scale=scale,
         contrast=contrast,
         colormap=colormap,
-        notes=_caption_notes(sample, service),
+        notes=(*_caption_notes(sample, service), *([] if head == MEAN else [f"head {head} of {view.heads}"])),
         mass=mass,
     )
-    return await asyncio.to_thread(figure_spec, sample.image, sample.attention[view.name], pins, figure_view)
+    return await asyncio.to_thread(figure_spec, sample.image, layer_map(sample, view, head), pins, figure_view)
 
 
 FigureDep = Annotated[FigureSpec, Depends(get_figure_spec)]

@@ -12,6 +12,7 @@ an object with the small protocol the explorer reads (module, image_size, z_dim,
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -63,7 +64,7 @@ class TokenGenerator(nn.Module):
         self.stages = nn.ModuleList(
             nn.Sequential(TokenBlock(stage_width, heads), TokenBlock(stage_width, heads)) for stage_width in widths[:-1]
         )
-        self.upsamples = nn.ModuleList(Upsample(a, b) for a, b in zip(widths, widths[1:], strict=False))
+        self.upsamples = nn.ModuleList(Upsample(a, b) for a, b in itertools.pairwise(widths))
         self.to_rgb = nn.Linear(widths[-1], 3)
         self.image_size = start * 2**stages
 

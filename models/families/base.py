@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.interception import InterceptedCapture
+from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
+from models.interception import InterceptedCapture
 
 __all__ = ["Generate", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs", "mean_over_heads"]
 
@@ -132,7 +133,9 @@ class LoadedModel:
 
 def mean_over_heads(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """(H, N, M) maps → their (N, M) float32 mean over heads (the map itself for one head), read-only."""
-    means = {name: heads[0] if heads.shape[0] == 1 else heads.mean(axis=0, dtype=np.float32) for name, heads in maps.items()}
+    means = {
+        name: heads[0] if heads.shape[0] == 1 else heads.mean(axis=0, dtype=np.float32) for name, heads in maps.items()
+    }
     for array in means.values():
         array.setflags(write=False)
     return means

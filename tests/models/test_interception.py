@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,9 @@ def _explicit_heads(layer: user_models.HeadsAttention, tokens: torch.Tensor, sca
     query, key, _ = layer.qkv_heads(tokens)
     logits = query @ key.transpose(-2, -1) * scale  # (B, H, T, T)
     if layer.mask is not None:
-        logits = logits.masked_fill(~layer.mask, float("-inf")) if layer.mask.dtype == torch.bool else logits + layer.mask
+        logits = (
+            logits.masked_fill(~layer.mask, float("-inf")) if layer.mask.dtype == torch.bool else logits + layer.mask
+        )
     if layer.is_causal:
         logits = logits.masked_fill(torch.ones(64, 64, dtype=torch.bool).triu(1), float("-inf"))
     return logits.softmax(-1)
@@ -182,3 +185,18 @@ def test_calls_outside_the_model_and_other_softmaxes_are_not_recorded() -> None:
         model(torch.randn(1, 4, 4)).softmax(0)
         F.softmax(model(torch.randn(2, 4)), -1)  # 2-D
     assert capture.layers == {}
+
+
+def test_notebook_sample_reads_each_head_and_the_mean() -> None:
+    from models.notebook import open_model
+
+    model = open_model(generator="tests.models.user_models:tokens", generator_args={"heads": 4})
+    sample = model.sample(3)
+    layer = model.layers["attention"]
+    assert (layer.heads, layer.kind) == (4, "fused attention")
+    heads = np.stack([sample.map("attention", head=h) for h in range(4)])  # (4, 64, 64)
+    np.testing.assert_allclose(sample.map("attention"), heads.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(sample.row(3, 4, head=1).values.ravel(), heads[1, 4 * 8 + 3])
+    assert not np.allclose(heads[0], heads[1])
+    with pytest.raises(ValueError, match="attention has 4 head"):
+        sample.map("attention", head=4)

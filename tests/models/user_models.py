@@ -136,3 +136,43 @@ def plain() -> Explorable:
 
 def broken(reason: str = "no weights here") -> Explorable:
     raise FileNotFoundError(reason)
+
+
+@dataclass
+class FailingAfterProbe(Explorable):
+    """Generates once (the probe that finds its layers), then raises inside every forward pass."""
+
+    calls: int = 0
+
+    def generate(self, z: torch.Tensor, classes: torch.Tensor | None, truncation: float | None) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > 1:
+            self.module.attention.mask = torch.zeros(3, 3, dtype=torch.bool)  # no shape matches: SDPA raises
+        return self.module(z)
+
+
+def fails_after_probe() -> FailingAfterProbe:
+    torch.manual_seed(0)
+    return FailingAfterProbe(TokenGenerator(heads=2), 8)
+
+
+class ClassTokenGenerator(nn.Module):
+    """Attention over 64 grid tokens plus a class token (65: no grid), then over the 64 alone."""
+
+    def __init__(self, z_dim: int = 8, width: int = 16) -> None:
+        super().__init__()
+        self.width = width
+        self.embed = nn.Linear(z_dim, 65 * width)
+        self.with_token = HeadsAttention(width, 2)
+        self.grid_only = HeadsAttention(width, 2)
+        self.to_rgb = nn.Linear(width, 3)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        tokens = self.with_token(self.embed(z).view(z.shape[0], 65, self.width))[:, 1:]
+        tokens = self.grid_only(tokens)
+        return torch.tanh(self.to_rgb(tokens)).transpose(1, 2).reshape(z.shape[0], 3, 8, 8)
+
+
+def class_token() -> Explorable:
+    torch.manual_seed(0)
+    return Explorable(ClassTokenGenerator(), 8)
