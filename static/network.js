@@ -3,6 +3,8 @@
 // the server), fetched once per sample, layer and direction and kept. Every request of a sample
 // takes that sample's AbortSignal, so a sample change cancels what is still in flight.
 
+import { headFor, headQuery } from "./heads.js";
+
 const COMPACT_CACHE_LIMIT = 8;
 
 async function fetchOk(url, signal) {
@@ -60,6 +62,7 @@ export function modelApi(modelName) {
   const url = (sample, path, extra = {}) => {
     const query = new URLSearchParams(sampleQuery(sample));
     for (const [name, value] of Object.entries(extra)) query.set(name, value);
+    if (extra.layer !== undefined) for (const [name, value] of Object.entries(headQuery(extra.layer, sample.head))) query.set(name, value);
     const text = query.toString();
     return `${base}/samples/${sample.seed}${path}${text ? `?${text}` : ""}`;
   };
@@ -100,9 +103,9 @@ export function modelApi(modelName) {
     async effectMeans() {
       return (await fetchOk(`${base}/effect-means`)).json();
     },
-    compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${direction}`),
+    compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}`),
     compact(sample, layer, direction, signal) {
-      const key = `${sampleKey(sample)}/${layer}/${direction}`;
+      const key = `${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}`;
       const promise = remembered(compacts, key, async () => {
         const response = await fetchOk(url(sample, "/slices.u8", { layer, direction }), signal);
         const count = Number(response.headers.get("X-Slices"));

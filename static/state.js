@@ -74,6 +74,7 @@ export function readState(search, model) {
     cls: model.classes ? clampInt(params.get("class"), 0, model.classes.length - 1, 0) : null,
     truncation: model.truncation ? truncationIn(params.get("truncation"), model.truncation, model.truncation.default) : null,
     layer: read("layer", oneOf(layerNames, model.default_layer), model.default_layer),
+    head: params.get("head") ?? "mean",
     x: read("x", integerIn(0, size - 1, center), center),
     y: read("y", integerIn(0, size - 1, center), center),
     direction: read("direction", oneOf(["row", "column"], "row"), "row"),
@@ -110,6 +111,7 @@ export function stateQuery(state) {
   const params = new URLSearchParams({ seed: state.seed });
   if (state.cls !== null) params.set("class", state.cls);
   if (state.truncation !== null) params.set("truncation", state.truncation);
+  if (state.head !== "mean") params.set("head", state.head);
   for (const key of ["layer", "x", "y", "direction", "colormap", "opacity", "hover", "scale", "contrast", "layers", "mass"]) {
     params.set(key, state[key]);
   }
