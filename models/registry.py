@@ -27,11 +27,11 @@ from models.families.sagan import SAGANFamily
 __all__ = [
     "FAMILIES",
     "SHIPPED_MODEL",
-    "installed_families",
     "LoadedModel",
     "ModelFamily",
     "SamplingInputError",
     "SamplingInputs",
+    "installed_families",
     "load",
 ]
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ PACKAGE = Path(__file__).with_name("family_package")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test package, installed by pip into a folder of its own (not the project's environment)."""
     target = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(PACKAGE, tmp_path_factory.mktemp("source") / PACKAGE.name)  # a build writes beside it
     subprocess.run(
         [
             sys.executable,
@@ -28,7 +30,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--target",
             str(target),
-            str(PACKAGE),
+            str(source),
         ],
         check=True,
         capture_output=True,
