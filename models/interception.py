@@ -104,7 +104,9 @@ def _sdpa_map(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | N
             logits = logits.masked_fill(~mask, float("-inf"))
         else:
             logits = logits + mask.float()
-    maps = logits.softmax(-1).nan_to_num(0.0)  # a query with every key masked attends to nothing
+    maps = logits.softmax(-1)
+    if mask is not None or given.get("is_causal"):
+        maps = maps.nan_to_num(0.0)  # a query with every key masked attends to nothing
     return maps.reshape(maps.shape[0], -1, length, source)  # (B, H, L, S)
 
 
