@@ -31,6 +31,7 @@ from app.routes.heads import MEAN, HeadQuery, layer_map
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import EFFECT_SEEDS, ModelService
 from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice, figure_spec
+from models.capture import attention_layer_names
 from models.reading import Contrast, Scale
 
 EFFECT_FORMULA = "‖γ·o‖ / ‖x‖ per query cell: L2 over channels of what the layer adds over its input"
@@ -53,6 +54,7 @@ async def ablation_image(request: Request, service: ModelDep, sample: SampleDep,
     at the model's image size. The served weights are never changed: a private γ = 0 copy of the layer
     stands in for it during this forward pass only."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     if cached := not_modified(request, service):
         return cached
     ablated = await service.ablation_async(sample, view.name)
@@ -74,6 +76,7 @@ async def ablation_difference(
     """d = meanₖ |image − image₍γ=0₎| over the 3 colour channels, images on [−1, 1] (so 0 ≤ d ≤ 2), coloured on
     [0, max d] at the model's image size. Headers: `X-Difference-Max` and `X-Difference-Mean`, in image units."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     lut = colormap_lut(colormap)
     if cached := not_modified(request, service):
         return cached
@@ -104,6 +107,7 @@ async def effect(request: Request, service: ModelDep, sample: SampleDep, layer: 
     0.1: it moves the features by a tenth of their size. `values` are G·G floats, row-major on the query
     grid; `mean` is their mean. `effect-means` gives each layer's mean over seeds 0–15."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     if cached := not_modified(request, service):
         return cached
     values = (await service.effects_async(sample)).maps[view.name]  # (G, G)
@@ -135,6 +139,8 @@ async def effect_means(request: Request, service: ModelDep) -> Response:
     for a conditional model). Measured on the first request (16 forward passes), then kept."""
     if cached := not_modified(request, service):
         return cached
+    for name in service.layers:
+        require_gamma(service, name)
     class_index, truncation = service.resolve(None, None)
     body = EffectMeans(
         seeds=list(EFFECT_SEEDS),
@@ -233,6 +239,17 @@ async def get_pins(
             )
         parsed.append((x, y))
     return parsed
+
+
+def require_gamma(service: ModelService, layer: str) -> None:
+    """Ablation and effect set or read a layer's γ: only our attention modules (a `softmax` child and γ) have one."""
+    if layer not in attention_layer_names(service.generator) or not hasattr(
+        service.generator.get_submodule(layer), "gamma"
+    ):
+        raise query_error(
+            "layer",
+            f"{layer} has no γ (a layer found by interception): ablation and effect need an attention module with one",
+        )
 
 
 def _caption_notes(sample: Sample, service: ModelService) -> tuple[str, ...]:

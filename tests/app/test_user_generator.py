@@ -113,3 +113,18 @@ def test_a_map_that_is_not_square_is_listed_with_its_reason_and_skipped() -> Non
     }
     _, maps = model.capture_heads(0)
     assert list(maps) == ["grid_only"] and maps["grid_only"].shape == (2, 64, 64)
+
+
+def test_a_layer_without_gamma_refuses_ablation_and_effect_with_422(client: TestClient) -> None:
+    for path in ("/samples/1/ablation.png", "/samples/1/effect", "/effect-means"):
+        response = client.get(f"/api/models/tokens{path}", params={} if "means" in path else {"layer": "attention"})
+        assert response.status_code == 422, path
+        assert "attention has no γ" in response.text
+
+
+def test_the_figure_draws_the_chosen_head_and_names_it(client: TestClient) -> None:
+    params = {"seed": 4, "pins": "3,3", "layer": "attention"}
+    head = client.get("/api/models/tokens/figure.svg", params={**params, "head": 3})
+    mean = client.get("/api/models/tokens/figure.svg", params=params)
+    assert head.status_code == mean.status_code == 200
+    assert "head 3 of 4" in head.text and "head 3 of 4" not in mean.text
