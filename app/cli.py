@@ -53,8 +53,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _one_source(args: argparse.Namespace) -> bool:
+    """--checkpoint and --generator name two models; refuse both at once in one line."""
+    if args.generator is not None and args.checkpoint is not None:
+        print("sagan-attn: give --checkpoint or --generator, not both", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    if not _one_source(args):
+        return 2
 
     from app.main import create_app, load_default
     from app.settings import Settings
@@ -190,6 +201,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from models.registry import load
     from models.user_generator import format_found_layers, load_generator, parse_generator_args
 
+    if not _one_source(args):
+        return 2
     try:
         if args.generator is not None:
             model = load_generator(args.generator, parse_generator_args(args.generator_arg or []))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,6 +96,15 @@ def test_generator_failures_get_one_line(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert error.startswith(f"sagan-attn: --generator {spec}") and message in error
+
+
+@pytest.mark.parametrize("command", ["inspect", "serve"])
+def test_a_checkpoint_and_a_generator_together_are_refused(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = ["--checkpoint", str(tmp_path)] if command == "serve" else [str(tmp_path)]
+    assert main([command, *checkpoint, "--generator", SPEC]) == 2
+    assert capsys.readouterr().err == "sagan-attn: give --checkpoint or --generator, not both\n"
 
 
 def test_inspect_lists_every_layer_found_with_kind_heads_and_grids(capsys: pytest.CaptureFixture[str]) -> None:
