@@ -61,6 +61,10 @@ def parse_generator_args(pairs: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+def _said(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+
+
 def _factory(spec: str) -> Any:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute.isidentifier():
@@ -71,6 +75,8 @@ def _factory(spec: str) -> Any:
         raise GeneratorError(
             f"--generator {spec}: no module named {error.name!r} (is its folder on PYTHONPATH?)"
         ) from None
+    except Exception as error:  # noqa: BLE001  the user's module: any failure is reported, in one line
+        raise GeneratorError(f"--generator {spec}: importing {module_name} raised {_said(error)}") from None
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise GeneratorError(f"--generator {spec}: {module_name} has no callable {attribute!r}")
@@ -119,8 +125,7 @@ def load_generator(
     try:
         made = factory(**(arguments or {}))
     except Exception as error:  # noqa: BLE001  the user's code: any failure is reported, in one line
-        text = " ".join(str(error).split())[:200]
-        raise GeneratorError(f"--generator {spec}: the factory raised {type(error).__name__}: {text}") from None
+        raise GeneratorError(f"--generator {spec}: the factory raised {_said(error)}") from None
     module = _required(made, spec, "module", torch.nn.Module).eval().to(device)
     image_size = _required(made, spec, "image_size", int)
     z_dim = _required(made, spec, "z_dim", int)
@@ -147,8 +152,7 @@ def load_generator(
     try:
         layers, skipped = _layers(loaded)
     except Exception as error:  # noqa: BLE001  the user's generate: reported in one line
-        text = " ".join(str(error).split())[:200]
-        raise GeneratorError(f"--generator {spec}: generate raised {type(error).__name__}: {text}") from None
+        raise GeneratorError(f"--generator {spec}: generate raised {_said(error)}") from None
     if not layers:
         found = f"; found only maps it cannot lay on the image: {skipped}" if skipped else ""
         raise GeneratorError(

@@ -86,6 +86,10 @@ def test_after_an_exception_inside_generate_no_mode_or_hook_remains() -> None:
         ("tests.models.user_models:broken", "the factory raised FileNotFoundError: no weights here"),
         ("tests.models.user_models:plain", f"no attention found in Plain; looked for {LOOKED_FOR}"),
         ("tests.models.user_models", "expected package.module:factory"),
+        (
+            "tests.models.raises_on_import:build",
+            "importing tests.models.raises_on_import raised RuntimeError: cannot find",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["inspect", "serve"])
