@@ -142,3 +142,10 @@ def test_the_figure_draws_the_chosen_head_and_names_it(client: TestClient) -> No
     mean = client.get("/api/models/tokens/figure.svg", params=params)
     assert head.status_code == mean.status_code == 200
     assert "head 3 of 4" in head.text and "head 3 of 4" not in mean.text
+
+
+def test_inspect_lists_a_map_it_cannot_place_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "--generator", "tests.models.user_models:class_token", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| grid_only | fused attention | 2 | 8×8 | 8×8 |" in out
+    assert "skipped with_token: fused attention map (2, 65, 65): its 65 query positions are not a square number" in out
