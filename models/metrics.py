@@ -162,7 +162,7 @@ def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: i
             name=layer.name,
             query_grid=layer.query_grid,
             key_grid=layer.key_grid,
-            gamma=layer.gamma,
+            gamma=layer.gamma if layer.name in gated else math.nan,
             entropy_fraction=sums[layer.name][0] / len(seeds),
             mean_distance_px=sums[layer.name][1] / len(seeds),
             query_variation=sums[layer.name][2] / len(seeds),
@@ -175,6 +175,11 @@ def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: i
         )
         for layer in layers
     ]
+
+
+def _or_dash(value: float, spec: str) -> str:
+    """A statistic that does not apply (NaN: a layer without γ) as "—"."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> str:
@@ -194,9 +199,9 @@ def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> 
     for stat in statistics:
         lines.append(
             f"| {stat.name} | {stat.query_grid}×{stat.query_grid} | {stat.key_grid}×{stat.key_grid} | "
-            f"{stat.gamma:+.4f} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
+            f"{_or_dash(stat.gamma, '+.4f')} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
             f"{stat.query_variation:.3f} | {stat.object_share_ratio:.2f} | {stat.ring_mass_ratio:.2f} | "
-            f"{stat.attention_effect:.4f} |"
+            f"{_or_dash(stat.attention_effect, '.4f')} |"
         )
     return "\n".join(lines)
 
