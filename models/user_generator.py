@@ -1,6 +1,7 @@
 """A user's own generator, named as `package.module:factory` on the command line or in settings.
 
-This imports and runs the user's code. Only the CLI and settings name it; no request can.
+This imports and runs the user's code. Only the CLI and settings name it; no request can. The
+module is looked up in the current folder first, then on `sys.path` (PYTHONPATH).
 
 The factory, called with the `--generator-arg key=value` pairs as keyword arguments (values read as
 Python literals where they parse, else as text), returns an object with:
@@ -19,9 +20,12 @@ A seed becomes z as for our own SAGAN family (`models.sagan.sample_latents`). On
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import logging
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +69,24 @@ def _said(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
 
 
+@contextlib.contextmanager
+def _current_folder_first() -> Iterator[None]:
+    """While importing, find modules in the current folder first, as `python -m` does (a console script does not)."""
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        sys.path.remove(folder)
+
+
 def _factory(spec: str) -> Any:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute.isidentifier():
         raise GeneratorError(f"--generator {spec}: expected package.module:factory")
     try:
-        module = importlib.import_module(module_name)
+        with _current_folder_first():
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         raise GeneratorError(
             f"--generator {spec}: no module named {error.name!r} (is its folder on PYTHONPATH?)"

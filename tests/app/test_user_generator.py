@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +152,21 @@ def test_inspect_lists_a_map_it_cannot_place_with_the_reason(capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "| grid_only | fused attention | 2 | 8×8 | 8×8 |" in out
     assert "skipped with_token: fused attention map (2, 65, 65): its 65 query positions are not a square number" in out
+
+
+def test_the_console_script_finds_a_module_in_the_current_folder(tmp_path: Path) -> None:
+    (tmp_path / "my_models.py").write_text(
+        (Path(__file__).parents[2] / "docs" / "examples" / "token_generator.py").read_text(encoding="utf-8")
+    )
+    script = Path(sys.executable).with_name("sagan-attn")
+    result = subprocess.run(
+        [str(script), "inspect", "--generator", "my_models:build", "--generator-arg", "heads=2", "--seeds", "1"],
+        cwd=tmp_path,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert "| stages.1.1 | fused attention | 2 | 16×16 | 16×16 |" in result.stdout
