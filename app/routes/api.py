@@ -28,8 +28,8 @@ from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut,
 from app.service import ModelService
 from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
-from models.interception import active_captures
 from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
+from models.interception import active_captures
 
 router = APIRouter(
     prefix="/api",
@@ -179,6 +179,8 @@ async def attention_values(
         "class": sample.class_index,
         "truncation": sample.truncation,
         "layer": view.name,
+        "head": head,
+        "heads": view.heads,
         "direction": direction.value,
         "x": x,
         "y": y,

@@ -15,7 +15,7 @@ from app.cli import main
 from app.main import create_app
 from app.settings import Settings
 from models.sagan import sample_latents
-from models.user_generator import LOOKED_FOR, load_generator
+from models.user_generator import LOOKED_FOR, GeneratorError, load_generator, parse_generator_args
 from tests.models import user_models
 
 SPEC = "tests.models.user_models:tokens"
@@ -48,6 +48,7 @@ def test_each_head_row_equals_the_explicit_softmax(client: TestClient, head: str
     expected = expected.mean(axis=0) if head == "mean" else expected[int(head)]
     body = client.get("/api/models/tokens/samples/7/attention", params={"x": 5, "y": 2, "head": head}).json()
     np.testing.assert_allclose(np.array(body["values"]).ravel(), expected[2 * 8 + 5], rtol=1e-5, atol=1e-7)
+    assert (body["head"], body["heads"]) == (head, 4)
     raw = client.get("/api/models/tokens/samples/7/attention.f32", params={"head": head}).content
     np.testing.assert_allclose(np.frombuffer(raw, "<f4").reshape(64, 64), expected, rtol=1e-5, atol=1e-7)
 
@@ -170,3 +171,10 @@ def test_the_console_script_finds_a_module_in_the_current_folder(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr[-1000:]
     assert "| stages.1.1 | fused attention | 2 | 16×16 | 16×16 |" in result.stdout
+
+
+def test_generator_arguments_are_literals_where_they_parse_else_text() -> None:
+    parsed = parse_generator_args(["heads=4", "scale=0.5", "name=tokens", "flag=True", "path=/tmp/x.pt"])
+    assert parsed == {"heads": 4, "scale": 0.5, "name": "tokens", "flag": True, "path": "/tmp/x.pt"}
+    with pytest.raises(GeneratorError, match="expected key=value"):
+        parse_generator_args(["heads"])

@@ -200,3 +200,21 @@ def test_notebook_sample_reads_each_head_and_the_mean() -> None:
     assert not np.allclose(heads[0], heads[1])
     with pytest.raises(ValueError, match="attention has 4 head"):
         sample.map("attention", head=4)
+
+
+class GroupedQueries(nn.Module):
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(query, key, value, enable_gqa=True)
+
+
+@torch.no_grad()
+def test_grouped_query_attention_repeats_each_key_head_for_its_query_heads() -> None:
+    model = nn.Sequential()
+    model.add_module("attend", GroupedQueries())
+    query, key, value = torch.randn(2, 4, 9, 8), torch.randn(2, 2, 9, 8), torch.randn(2, 2, 9, 8)
+    with InterceptedCapture(model) as capture:
+        model[0](query, key, value)
+    maps = capture.layers["attend"].maps  # (2, 4, 9, 9)
+    for head in range(4):
+        expected = (query[:, head] @ key[:, head // 2].transpose(-2, -1) / 8**0.5).softmax(-1)
+        torch.testing.assert_close(maps[:, head], expected, rtol=1e-5, atol=1e-6)
