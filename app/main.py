@@ -26,7 +26,8 @@ __all__ = ["NoTrainedModelError", "create_app", "load_default"]
 log = logging.getLogger(__name__)
 
 API_DESCRIPTION = """
-Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep).
+Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep, or your own
+generator named on the command line).
 
 **Samples** are addressed by `seed`, and for class-conditional models (BigGAN-deep) also by `class`
 (index or name, see `/api/models`) and `truncation` in (0, 1]; the same triple gives the same image
@@ -44,6 +45,10 @@ out on the query grid; it does not sum to 1 and heatmaps scale it by its maximum
 **Transfer**: `slice.f32` is one row or column as raw float32 (the page's first map); `slices.u8`
 is every row or every column at 8 bits with a float32 scale per slice (the data hover needs, gzip
 when accepted); `attention.npy` and `attention.f32` are the whole float32 matrix.
+
+**Heads**: a layer with several heads (`heads` in `/api/models`; a generator served with
+`--generator`) has maps (heads, N, M). Every map route takes `head`, an index or `mean` (the
+default, the mean over heads, whose rows still sum to 1).
 
 **γ** scales each layer's attention output; it starts at 0 in training, and a γ near 0 means the
 layer barely uses attention.
