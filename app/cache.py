@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -24,6 +24,7 @@ class Sample:
     class_index: int | None = None
     truncation: float | None = None
     generate_seconds: float = 0.0  # the forward pass that made it
+    heads: dict[str, np.ndarray] = field(default_factory=dict)  # layer with several heads → (H, N, M) float32
 
     @property
     def key(self) -> SampleKey:
@@ -31,7 +32,8 @@ class Sample:
 
     @property
     def nbytes(self) -> int:
-        return self.image.nbytes + sum(matrix.nbytes for matrix in self.attention.values())
+        maps = (*self.attention.values(), *self.heads.values())
+        return self.image.nbytes + sum(matrix.nbytes for matrix in maps)
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _one_source(args: argparse.Namespace) -> bool:
+    """--checkpoint and --generator name two models; refuse both at once in one line."""
+    if args.generator is not None and args.checkpoint is not None:
+        print("sagan-attn: give --checkpoint or --generator, not both", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    if not _one_source(args):
+        return 2
 
     from app.main import create_app, load_default
     from app.server import SERVER_OPTIONS
@@ -62,7 +73,13 @@ def _serve(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError
 
     try:
-        chosen = {"checkpoint": args.checkpoint, "model_name": args.model_name, "device": args.device}
+        chosen = {
+            "checkpoint": args.checkpoint,
+            "model_name": args.model_name,
+            "device": args.device,
+            "generator": args.generator,
+            "generator_args": args.generator_arg or None,
+        }
         settings = Settings(**{key: value for key, value in chosen.items() if value is not None})
         loaded = load_default(settings)
     except (CheckpointError, ValueError, *_settings_errors()) as error:
@@ -183,13 +200,22 @@ def _inspect(args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError
     from models.metrics import attention_statistics, format_attention_targets, format_statistics, save_sample_grid
     from models.registry import load
+    from models.user_generator import format_found_layers, load_generator, parse_generator_args
 
+    if not _one_source(args):
+        return 2
     try:
-        model = load(args.checkpoint or Settings().checkpoint)
+        if args.generator is not None:
+            model = load_generator(args.generator, parse_generator_args(args.generator_arg or []))
+        else:
+            model = load(args.checkpoint or Settings().checkpoint)
         statistics = attention_statistics(model, seeds=range(args.seeds))
     except (CheckpointError, ValueError, *_settings_errors()) as error:
         print(f"sagan-attn: {_one_line(error)}", file=sys.stderr)
         return 2
+    if args.generator is not None:
+        print(format_found_layers(model))
+        print()
     print(format_statistics(model, statistics))
     if statistics and str(model.training.get("data", "")).startswith("emoji"):
         print()
@@ -198,6 +224,22 @@ def _inspect(args: argparse.Namespace) -> int:
         save_sample_grid(model, args.grid)
         print(f"\n8×8 grid of seeds 0–63 written to {args.grid}")
     return 0
+
+
+def _add_generator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--generator",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="your own generator: import MODULE (this runs its code) and call FACTORY; replaces the checkpoint",
+    )
+    parser.add_argument(
+        "--generator-arg",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="keyword argument for the factory, repeatable; VALUE read as a Python literal where it parses",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--model-name", default=None, help="name in URLs (letters, digits, _ . -); None: the checkpoint's file stem"
     )
+    _add_generator_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind; the default is loopback only")
     serve.add_argument("--port", type=int, choices=range(1, 65536), metavar="PORT", default=8000, help="TCP port")
     serve.set_defaults(handler=_serve)
@@ -307,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a SAGAN-64 model file, unconditional or class-conditional",
     )
+    _add_generator_options(inspect)
     inspect.add_argument("--seeds", type=positive_int, default=64, help="measure over seeds 0..N-1")
     inspect.add_argument("--grid", type=Path, default=None, help="also save an 8×8 grid of seeds 0–63 as PNG")
     inspect.set_defaults(handler=_inspect)

@@ -23,13 +23,15 @@ from models.checkpoint import CheckpointError
 from models.devices import resolve_device
 from models.finite import NonFiniteOutputError
 from models.registry import LoadedModel, load
+from models.user_generator import load_generator, parse_generator_args
 
 __all__ = ["NoTrainedModelError", "create_app", "load_default"]
 
 log = logging.getLogger(__name__)
 
 API_DESCRIPTION = """
-Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep).
+Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep, or your own
+generator named on the command line).
 
 **Samples** are addressed by `seed`, and for class-conditional models (BigGAN-deep) also by `class`
 (index or name, see `/api/models`) and `truncation` in (0, 1]; the same triple gives the same image
@@ -48,6 +50,10 @@ out on the query grid; it does not sum to 1 and heatmaps scale it by its maximum
 is every row or every column at 8 bits with a float32 scale per slice (the data hover needs, gzip
 when accepted); `attention.npy` and `attention.f32` are the whole float32 matrix.
 
+**Heads**: a layer with several heads (`heads` in `/api/models`; a generator served with
+`--generator`) has maps (heads, N, M). Every map route takes `head`, an index or `mean` (the
+default, the mean over heads, whose rows still sum to 1).
+
 **γ** scales each layer's attention output; it starts at 0 in training, and a γ near 0 means the
 layer barely uses attention.
 """
@@ -59,6 +65,9 @@ class NoTrainedModelError(CheckpointError):
 
 def load_default(settings: Settings, default_path: Path = DEFAULT_CHECKPOINT) -> LoadedModel:
     """Load the configured model on the configured device; a missing shipped default gets its own plain message."""
+    if settings.generator is not None:
+        arguments = parse_generator_args(settings.generator_args)
+        return load_generator(settings.generator, arguments, resolve_device(settings.device))
     if settings.checkpoint == default_path and not default_path.exists():
         raise NoTrainedModelError(
             f"{settings.checkpoint}: no trained default model is present; "

@@ -18,6 +18,7 @@ from app.etag import weights_etag
 from app.limits import WorkLimit
 from app.queue import GenerationQueue
 from models.analysis import attention_effect, sample_without_attention
+from models.families.base import mean_over_heads
 from models.geometry import AttentionLayer
 from models.imaging import to_uint8
 from models.interrupt import Interrupted
@@ -36,8 +37,12 @@ Result = TypeVar("Result")
 
 
 def sample_nbytes(model: LoadedModel) -> int:
-    """Bytes of one cached sample: its uint8 image and every layer's float32 (N, M) map."""
-    maps = sum(4 * layer.query_grid**2 * layer.key_grid**2 for layer in model.layers)
+    """Bytes of one cached sample: its uint8 image, every layer's float32 (N, M) map and, for a layer of
+    several heads, its (H, N, M) maps too."""
+    maps = sum(
+        4 * layer.query_grid**2 * layer.key_grid**2 * (1 + (layer.heads if layer.heads > 1 else 0))
+        for layer in model.layers
+    )
     return 3 * model.image_size**2 + maps
 
 
@@ -139,10 +144,13 @@ class ModelService:
         started = time.perf_counter()
         captured = self.model.capture_batch([seed for seed, _, _ in keys], classes, truncation, stop)
         seconds = time.perf_counter() - started
-        return [
-            Sample(seed, image, attention, class_index, truncation, generate_seconds=seconds)
-            for (seed, class_index, _), (image, attention) in zip(keys, captured, strict=True)
-        ]
+        samples = []
+        for (seed, class_index, _), (image, heads) in zip(keys, captured, strict=True):
+            several = {name: maps for name, maps in heads.items() if maps.shape[0] > 1}
+            samples.append(
+                Sample(seed, image, mean_over_heads(heads), class_index, truncation, seconds, several)
+            )
+        return samples
 
     def _forward(self, key: SampleKey) -> Callable[[], torch.Tensor]:
         """The forward pass that makes sample `key`: images (1, 3, S, S) in [-1, 1]."""

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAGAN_ATTN_", protected_namespaces=())
 
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file or BigGAN-deep folder to serve")
+    generator: str | None = Field(
+        None,
+        max_length=200,
+        description="package.module:factory of your own generator (runs that code); replaces checkpoint",
+    )
+    generator_args: list[str] = Field(
+        default_factory=list, description="key=value arguments for the generator's factory"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees it, else the CPU")
     model_name: str | None = Field(None, pattern=MODEL_NAME_PATTERN, description="name in URLs; default: file stem")
     cache_bytes: int | None = Field(
@@ -40,4 +48,4 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; none by default")
 
     def resolved_model_name(self) -> str:
-        return self.model_name or model_name_for(self.checkpoint)
+        return self.model_name or model_name_for(Path(self.generator or self.checkpoint))

@@ -9,6 +9,9 @@ A capture records only forward passes run by the thread that entered it, so seve
 share one model, each with its own capture, without seeing each other's maps. Every hook is
 removed on exit, also when the forward pass raises. A layer whose softmax carries a hook never takes
 the fused attention path that training may use, so the softmax always runs and the hook always sees it.
+
+Samples are captured by `models.interception`, which sees these softmax modules too (and inline
+softmaxes and fused attention); the hooks here remain for code that picks layers by name.
 """
 
 from __future__ import annotations

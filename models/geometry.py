@@ -6,10 +6,15 @@ top left, falls in cell
 The query grid (the layer's feature map, N = G² cells) and the key grid (M cells; coarser when keys
 are pooled) are separate: a row of an (N, M) map lies on the key grid, a column on the query grid.
 `static/geometry.js` mirrors these functions for the page.
+
+A map found by interception gives only its shape (H, N, M): its query grid side is √N and its key
+grid side √M, each grid covering the whole image (`place_map`). A side that is not a whole number,
+or a grid finer than the image, cannot be laid on it: `UnplaceableMap` says why.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,12 +22,14 @@ import numpy as np
 
 __all__ = [
     "AttentionLayer",
+    "UnplaceableMap",
     "attention_slice",
     "cell_bounds",
     "cell_centres",
     "layer_gamma",
     "pixel_to_cell",
     "pixels_per_cell",
+    "place_map",
     "with_gammas",
 ]
 
@@ -39,10 +46,12 @@ class AttentionLayer:
     """One attention layer: its name, width, query grid side, key grid side and γ."""
 
     name: str
-    channels: int
+    channels: int  # width of the layer; 0 when it was found from its map's shape alone
     query_grid: int  # side of the query grid; N = query_grid²
     key_grid: int  # side of the key grid; equals query_grid unless keys are pooled
     gamma: float = 0.0  # scale of the attention output; 0 at initialisation
+    heads: int = 1  # its maps are (heads, N, M)
+    kind: str = "softmax module"  # how it was found: "softmax module", "inline softmax" or "fused attention"
 
     @classmethod
     def of(cls, layer: _LayerPlacement, gamma: float = 0.0) -> AttentionLayer:
@@ -56,9 +65,37 @@ class AttentionLayer:
             "key_grid": self.key_grid,
             "channels": self.channels,
             "gamma": self.gamma,
+            "heads": self.heads,
+            "kind": self.kind,
             "pixels_per_query_cell": pixels_per_cell(image_size, self.query_grid),
             "pixels_per_key_cell": pixels_per_cell(image_size, self.key_grid),
         }
+
+
+class UnplaceableMap(ValueError):
+    """A captured map whose shape cannot be laid on the image; the message says why."""
+
+
+def _grid_side(count: int, side: str, image_size: int) -> int:
+    grid = math.isqrt(count)
+    if grid * grid != count:
+        raise UnplaceableMap(f"its {count} {side} positions are not a square number, so they form no grid")
+    if grid > image_size:
+        raise UnplaceableMap(f"its {side} grid {grid}×{grid} is finer than the {image_size}×{image_size} image")
+    return grid
+
+
+def place_map(name: str, shape: tuple[int, ...], image_size: int, kind: str) -> AttentionLayer:
+    """The layer of a captured (H, N, M) map: query grid √N, key grid √M, both over the whole image."""
+    heads, queries, keys = shape
+    return AttentionLayer(
+        name,
+        channels=0,
+        query_grid=_grid_side(queries, "query", image_size),
+        key_grid=_grid_side(keys, "key", image_size),
+        heads=heads,
+        kind=kind,
+    )
 
 
 def layer_gamma(model: Any, name: str) -> float:

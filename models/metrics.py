@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from models.analysis import EffectCapture
-from models.capture import AttentionCapture
+from models.capture import attention_layer_names
 from models.geometry import cell_centres
 from models.imaging import image_grid
+from models.interception import InterceptedCapture
 from models.registry import LoadedModel
 
 __all__ = [
@@ -130,21 +131,25 @@ def seed_classes(model: LoadedModel, seeds: Sequence[int]) -> list[int] | None:
 
 @torch.inference_mode()
 def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: int = 16) -> list[LayerStatistics]:
-    """The statistics of every attention layer of a SAGAN-64 model over `seeds` (classes: `seed_classes`)."""
+    """The statistics of every attention layer over `seeds` (classes: `seed_classes`), maps averaged over heads.
+
+    ‖γ·o‖ / ‖x‖ needs one of our attention modules (with `softmax` and `gamma`); it is NaN for the others.
+    """
     seeds = list(seeds)
     layers = model.layers
     sums = {layer.name: [0.0, 0.0, 0.0, 0.0, 0.0] for layer in layers}
     object_ratios: dict[str, list[float]] = {layer.name: [] for layer in layers}
+    gated = [name for name in attention_layer_names(model.module) if name in sums]
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
-        names = [layer.name for layer in layers]
-        with AttentionCapture(model.module, names) as capture, EffectCapture(model.module, names) as effect:
+        with InterceptedCapture(model.module) as capture, EffectCapture(model.module, gated) as effect:
             images = model.generate(chunk, seed_classes(model, chunk), None).cpu()
-        effects = effect.effects
+        effects = effect.effects if gated else {}
+        captured = capture.layers
         for layer in layers:
-            maps = capture.maps[layer.name].float().cpu()
+            maps = captured[layer.name].maps.mean(1).cpu()  # (B, N, M): the mean over heads
             weight = len(chunk)
-            sums[layer.name][4] += float(effects[layer.name].mean()) * weight
+            sums[layer.name][4] += float(effects[layer.name].mean()) * weight if layer.name in effects else math.nan
             sums[layer.name][3] += ring_mass_ratio(maps, layer.key_grid) * weight
             object_ratios[layer.name] += object_share_ratio(maps, images, layer.query_grid, layer.key_grid)
             sums[layer.name][0] += row_entropy_fraction(maps) * weight
@@ -157,7 +162,7 @@ def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: i
             name=layer.name,
             query_grid=layer.query_grid,
             key_grid=layer.key_grid,
-            gamma=layer.gamma,
+            gamma=layer.gamma if layer.name in gated else math.nan,
             entropy_fraction=sums[layer.name][0] / len(seeds),
             mean_distance_px=sums[layer.name][1] / len(seeds),
             query_variation=sums[layer.name][2] / len(seeds),
@@ -170,6 +175,11 @@ def attention_statistics(model: LoadedModel, seeds: Iterable[int], batch_size: i
         )
         for layer in layers
     ]
+
+
+def _or_dash(value: float, spec: str) -> str:
+    """A statistic that does not apply (NaN: a layer without γ) as "—"."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> str:
@@ -189,9 +199,9 @@ def format_statistics(model: LoadedModel, statistics: list[LayerStatistics]) -> 
     for stat in statistics:
         lines.append(
             f"| {stat.name} | {stat.query_grid}×{stat.query_grid} | {stat.key_grid}×{stat.key_grid} | "
-            f"{stat.gamma:+.4f} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
+            f"{_or_dash(stat.gamma, '+.4f')} | {stat.entropy_fraction:.3f} | {stat.mean_distance_px:.1f} | "
             f"{stat.query_variation:.3f} | {stat.object_share_ratio:.2f} | {stat.ring_mass_ratio:.2f} | "
-            f"{stat.attention_effect:.4f} |"
+            f"{_or_dash(stat.attention_effect, '.4f')} |"
         )
     return "\n".join(lines)
 

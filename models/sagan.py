@@ -99,7 +99,7 @@ class SelfAttention(nn.Module):
     The softmax is an explicit submodule so a forward hook on `<layer>.softmax` sees the map;
     a fused attention kernel would never materialise it. Training, which needs no map, may set
     `fused_in_training`: in training mode the layer then runs `scaled_dot_product_attention` on the
-    same weights, unless a hook watches the softmax (an `AttentionCapture` is active), so every
+    same weights, unless a hook watches the softmax (a capture is active), so every
     capture, from any thread, sees the explicit map.
     """
 

@@ -3,6 +3,7 @@
 // view shows only exact float32 values (maps.js). A sample change aborts that sample's requests and
 // clears every map and readout until the new sample's own arrive.
 
+import { fillHeadPicker, headFor, headQuery, rememberLayers } from "./heads.js";
 import { clearCanvas, drawOutline, layerLabels, paintCanvas, paintColorbar, placeMarker } from "./draw.js";
 import { markerGrid, pixelAt, pixelsPerCell } from "./geometry.js";
 import { mapSource } from "./maps.js";
@@ -18,7 +19,7 @@ import { buildGallery } from "./gallery.js";
 import { buildAttentionAdds } from "./adds.js";
 
 const IDS = [
-  "seed", "prev-seed", "next-seed", "random-seed", "layer", "colormap", "opacity", "follow", "sample", "overlay",
+  "seed", "prev-seed", "next-seed", "random-seed", "layer", "head", "colormap", "opacity", "follow", "sample", "overlay",
   "heatmap", "image-stack", "map-stack", "image-marker", "map-marker", "status", "layer-list", "map-caption",
   "readout-pixel", "readout-cell", "readout-mapping", "readout-gamma", "readout-stats", "link-png", "link-json",
   "link-npy", "class-group", "class", "class-names", "truncation", "truncation-value", "notice", "notice-text",
@@ -41,6 +42,7 @@ export async function start(root) {
   const model = models.find((m) => m.name === root.dataset.defaultModel) ?? models[0];
   const imageSize = model.image_size;
   const layersByName = new Map(model.layers.map((layer) => [layer.name, layer]));
+  rememberLayers(model.layers);
   const ui = findElements(root);
   const api = modelApi(model.name);
   const colormaps = colormapApi();
@@ -76,7 +78,8 @@ export async function start(root) {
 
   function stamp(canvas, wanted, extra = {}) {
     Object.assign(canvas.dataset, {
-      seed: wanted.seed, cls: wanted.cls ?? "", truncation: wanted.truncation ?? "", layer: wanted.layer, x: wanted.x,
+      seed: wanted.seed, cls: wanted.cls ?? "", truncation: wanted.truncation ?? "", layer: wanted.layer,
+      head: headFor(wanted.layer, wanted.head), x: wanted.x,
       y: wanted.y, direction: wanted.direction, colormap: wanted.colormap, scale: wanted.scale,
       contrast: wanted.contrast, ...extra,
     });
@@ -203,6 +206,7 @@ export async function start(root) {
 
   function controlsFromState() {
     ui.layer.value = state.layer;
+    fillHeadPicker(ui.head, state.layer, state.head);
     ui.opacity.value = String(state.opacity);
     ui["overlay-mode"].value = state.overlay;
     ui.follow.checked = state.hover === "preview";
@@ -355,7 +359,8 @@ export async function start(root) {
   async function saveFigure() {
     const format = ui["save-format"].value;
     const params = {
-      layer: state.layer, direction: state.direction, scale: state.scale, colormap: state.colormap, contrast: state.contrast,
+      layer: state.layer, ...headQuery(state.layer, state.head), direction: state.direction, scale: state.scale,
+      colormap: state.colormap, contrast: state.contrast,
       pins: state.pins.length ? state.pins.map((pin) => `${pin.x},${pin.y}`).join(";") : `${state.x},${state.y}`,
     };
     if (state.mass > 0) params.mass = state.mass;
@@ -393,7 +398,8 @@ export async function start(root) {
     ui["prev-seed"].addEventListener("click", () => setState({ seed: (state.seed + SEED_LIMIT - 1) % SEED_LIMIT }));
     ui["next-seed"].addEventListener("click", () => setState({ seed: (state.seed + 1) % SEED_LIMIT }));
     ui["random-seed"].addEventListener("click", () => setState({ seed: Math.floor(Math.random() * SEED_LIMIT) }));
-    ui.layer.addEventListener("change", () => setState({ layer: ui.layer.value }));
+    ui.layer.addEventListener("change", () => setState({ layer: ui.layer.value, head: headFor(ui.layer.value, state.head) }));
+    ui.head.addEventListener("change", () => setState({ head: ui.head.value }));
     ui.colormap.addEventListener("change", () => setState({ colormap: ui.colormap.value }));
     ui.opacity.addEventListener("input", () => setState({ opacity: Number.parseFloat(ui.opacity.value) }));
     ui["overlay-mode"].addEventListener("change", () => setState({ overlay: ui["overlay-mode"].value }));

@@ -3,6 +3,8 @@
 // the server), fetched once per sample, layer and direction and kept. Every request of a sample
 // takes that sample's AbortSignal, so a sample change cancels what is still in flight.
 
+import { headFor, headQuery } from "./heads.js";
+
 const COMPACT_CACHE_LIMIT = 8;
 const EXACT_CACHE_LIMIT = 256;
 
@@ -69,6 +71,7 @@ export function modelApi(modelName) {
   const url = (sample, path, extra = {}) => {
     const query = new URLSearchParams(sampleQuery(sample));
     for (const [name, value] of Object.entries(extra)) query.set(name, value);
+    if (extra.layer !== undefined) for (const [name, value] of Object.entries(headQuery(extra.layer, sample.head))) query.set(name, value);
     const text = query.toString();
     return `${base}/samples/${sample.seed}${path}${text ? `?${text}` : ""}`;
   };
@@ -85,14 +88,14 @@ export function modelApi(modelName) {
     },
     // One exact slice (float32), kept by its cell: `cell` is the flat index of (x, y)'s cell.
     slice(sample, layer, direction, x, y, cell, signal) {
-      return kept(exact, `${sampleKey(sample)}/${layer}/${direction}/${cell}`, async () => {
+      return kept(exact, `${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}/${cell}`, async () => {
         const response = await fetchOk(url(sample, "/slice.f32", { layer, direction, x, y }), signal);
         return { values: new Float32Array(await response.arrayBuffer()), side: Number(response.headers.get("X-Grid")) };
       });
     },
     // One slice against the sample's average row, computed by the server in float32 (see contrast.f32).
     contrast(sample, layer, direction, x, y, mode, cell, signal) {
-      return kept(exact, `${sampleKey(sample)}/${layer}/${direction}/${cell}/${mode}`, async () => {
+      return kept(exact, `${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}/${cell}/${mode}`, async () => {
         const response = await fetchOk(url(sample, "/contrast.f32", { layer, direction, x, y, mode }), signal);
         return new Float32Array(await response.arrayBuffer());
       });
@@ -118,9 +121,9 @@ export function modelApi(modelName) {
     async effectMeans() {
       return (await fetchOk(`${base}/effect-means`)).json();
     },
-    compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${direction}`),
+    compactReady: (sample, layer, direction) => ready.get(`${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}`),
     compact(sample, layer, direction, signal) {
-      const key = `${sampleKey(sample)}/${layer}/${direction}`;
+      const key = `${sampleKey(sample)}/${layer}/${headFor(layer, sample.head)}/${direction}`;
       const promise = remembered(compacts, key, async () => {
         const response = await fetchOk(url(sample, "/slices.u8", { layer, direction }), signal);
         const count = Number(response.headers.get("X-Slices"));

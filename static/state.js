@@ -111,6 +111,7 @@ export function readState(search, model) {
     truncation: model.truncation
       ? read("truncation", truncationIn(model.truncation, model.truncation.default), model.truncation.default) : null,
     layer: read("layer", oneOf(layerNames, model.default_layer), model.default_layer),
+    head: params.get("head") ?? "mean",
     x: read("x", integerIn(0, size - 1, center), center),
     y: read("y", integerIn(0, size - 1, center), center),
     direction: read("direction", oneOf(["row", "column"], "row"), "row"),
@@ -139,6 +140,7 @@ export function stateQuery(state) {
   const params = new URLSearchParams({ seed: state.seed });
   if (state.cls !== null) params.set("class", state.cls);
   if (state.truncation !== null) params.set("truncation", state.truncation);
+  if (state.head !== "mean") params.set("head", state.head);
   for (const key of ["layer", "x", "y", "direction", "colormap", "opacity", "overlay", "hover", "scale", "contrast", "layers", "mass"]) {
     params.set(key, state[key]);
   }

@@ -28,9 +28,11 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
+from app.routes.heads import MEAN, HeadQuery, layer_map
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import EFFECT_SEEDS, ModelService
 from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice
+from models.capture import attention_layer_names
 from models.reading import Contrast, Scale
 
 EFFECT_FORMULA = "‖γ·o‖ / ‖x‖ per query cell: L2 over channels of what the layer adds over its input"
@@ -57,6 +59,7 @@ async def ablation_image(request: Request, service: ModelDep, sample: SampleDep,
     at the model's image size. The served weights are never changed: a private γ = 0 copy of the layer
     stands in for it during this forward pass only."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     if cached := not_modified(request, service):
         return cached
     ablated = await service.ablation_async(sample, view.name)
@@ -78,6 +81,7 @@ async def ablation_difference(
     """d = meanₖ |image − image₍γ=0₎| over the 3 colour channels, images on [−1, 1] (so 0 ≤ d ≤ 2), coloured on
     [0, max d] at the model's image size. Headers: `X-Difference-Max` and `X-Difference-Mean`, in image units."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     lut = colormap_lut(colormap)
     if cached := not_modified(request, service):
         return cached
@@ -108,6 +112,7 @@ async def effect(request: Request, service: ModelDep, sample: SampleDep, layer: 
     0.1: it moves the features by a tenth of their size. `values` are G·G floats, row-major on the query
     grid; `mean` is their mean. `effect-means` gives each layer's mean over seeds 0–15."""
     view = resolve_layer(service, layer)
+    require_gamma(service, view.name)
     if cached := not_modified(request, service):
         return cached
     values = (await service.effects_async(sample)).maps[view.name]  # (G, G)
@@ -139,6 +144,8 @@ async def effect_means(request: Request, service: ModelDep) -> Response:
     for a conditional model). Measured on the first request (16 forward passes), then kept."""
     if cached := not_modified(request, service):
         return cached
+    for name in service.layers:
+        require_gamma(service, name)
     class_index, truncation = service.resolve(None, None)
     body = EffectMeans(
         seeds=list(EFFECT_SEEDS),
@@ -176,6 +183,7 @@ async def contrast_values(
     sample: SampleDep,
     pixel: PixelDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
     mode: ModeQuery = Contrast.ratio,
 ) -> Response:
@@ -193,7 +201,7 @@ async def contrast_values(
     view = resolve_layer(service, layer)
     if cached := not_modified(request, service):
         return cached
-    matrix = sample.attention[view.name]
+    matrix = layer_map(sample, view, head)
     values, index = await asyncio.to_thread(
         contrast_slice, matrix, x, y, direction.value, mode, service.image_size, view.query_grid, view.key_grid
     )
@@ -238,6 +246,17 @@ async def get_pins(
     return parsed
 
 
+def require_gamma(service: ModelService, layer: str) -> None:
+    """Ablation and effect set or read a layer's γ: only our attention modules (a `softmax` child and γ) have one."""
+    if layer not in attention_layer_names(service.generator) or not hasattr(
+        service.generator.get_submodule(layer), "gamma"
+    ):
+        raise query_error(
+            "layer",
+            f"{layer} has no γ (a layer found by interception): ablation and effect need an attention module with one",
+        )
+
+
 def _caption_notes(sample: Sample, service: ModelService) -> tuple[str, ...]:
     if sample.class_index is None:
         return ()
@@ -250,6 +269,7 @@ async def get_figure_request(
     sample: SeedQuerySampleDep,
     pins: Annotated[list[tuple[int, int]], Depends(get_pins)],
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
     scale: Annotated[
         Scale,
@@ -289,10 +309,10 @@ async def get_figure_request(
         scale=scale,
         contrast=contrast,
         colormap=colormap,
-        notes=_caption_notes(sample, service),
+        notes=(*_caption_notes(sample, service), *([] if head == MEAN else [f"head {head} of {view.heads}"])),
         mass=mass,
     )
-    return FigureRequest(sample.image, sample.attention[view.name], pins, figure_view)
+    return FigureRequest(sample.image, layer_map(sample, view, head), pins, figure_view)
 
 
 FigureDep = Annotated[FigureRequest, Depends(get_figure_request)]

@@ -23,11 +23,13 @@ from app.routes.deps import (
     reject_ambiguous_queries,
     resolve_layer,
 )
+from app.routes.heads import MEAN, HeadQuery, layer_map
 from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
 from app.service import ModelService
 from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
 from models.geometry import AttentionLayer, cell_bounds, pixel_to_cell
+from models.interception import active_captures
 
 router = APIRouter(
     prefix="/api",
@@ -47,11 +49,16 @@ def _timing(sample: Sample) -> dict[str, str]:
 
 
 def _slice(
-    service: ModelService, sample: Sample, view: AttentionLayer, pixel: tuple[int, int], direction: Direction
+    service: ModelService,
+    sample: Sample,
+    view: AttentionLayer,
+    pixel: tuple[int, int],
+    direction: Direction,
+    head: str = MEAN,
 ) -> tuple[np.ndarray, int]:
-    """The pixel's row (on the key grid) or column (on the query grid) of the layer's map, and its flat index."""
+    """The pixel's row (on the key grid) or column (on the query grid) of the head's map, and its flat index."""
     x, y = pixel
-    matrix = sample.attention[view.name]
+    matrix = layer_map(sample, view, head)
     return render.attention_slice(matrix, x, y, direction, service.image_size, view.query_grid, view.key_grid)
 
 
@@ -64,9 +71,13 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/health", summary="Server state: models, cache use, the generation queue and registered forward hooks")
 async def health(request: Request) -> dict[str, Any]:
-    """`forward_hooks` counts hooks on each generator; it is 0 whenever no capture is running. `cache_hits` and
-    `cache_misses` count sample look-ups; `queue` counts new samples pending, made, dropped unwanted and refused."""
-    return {"models": {name: _health_of(service) for name, service in request.app.state.models.items()}}
+    """`forward_hooks` counts hooks on each generator and `capture_modes` the interception captures open in
+    the process; both are 0 whenever no capture is running. `cache_hits` and `cache_misses` count sample
+    look-ups; `queue` counts new samples pending, made, dropped unwanted and refused."""
+    return {
+        "capture_modes": active_captures(),
+        "models": {name: _health_of(service) for name, service in request.app.state.models.items()},
+    }
 
 
 def _health_of(service: ModelService) -> dict[str, Any]:
@@ -128,6 +139,7 @@ async def heatmap(
     sample: SampleDep,
     pixel: PixelDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
     colormap: ColormapQuery = "viridis",
     overlay: Annotated[bool, Query(description="draw over the sample image")] = False,
@@ -148,7 +160,7 @@ async def heatmap(
     lut = colormap_lut(colormap)
     if cached := not_modified(request, service):
         return cached
-    values, _ = _slice(service, sample, view, pixel, direction)
+    values, _ = _slice(service, sample, view, pixel, direction, head)
     if size is None:
         size = service.image_size if overlay else values.shape[0]
     marker_grid = view.query_grid if direction is Direction.row else view.key_grid
@@ -171,12 +183,13 @@ async def attention_values(
     sample: SampleDep,
     pixel: PixelDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
 ) -> dict[str, Any]:
     """The raw values: a row sums to 1 over the key grid; a column lies on the query grid and does not."""
     x, y = pixel
     view = resolve_layer(service, layer)
-    values, index = _slice(service, sample, view, pixel, direction)
+    values, index = _slice(service, sample, view, pixel, direction, head)
     grid = view.query_grid if direction is Direction.row else view.key_grid
     row, col, _ = pixel_to_cell(x, y, service.image_size, grid)
     return {
@@ -185,6 +198,8 @@ async def attention_values(
         "class": sample.class_index,
         "truncation": sample.truncation,
         "layer": view.name,
+        "head": head,
+        "heads": view.heads,
         "direction": direction.value,
         "x": x,
         "y": y,
@@ -208,10 +223,10 @@ def _matrix_responses(description: str) -> dict[int | str, dict[str, Any]]:
 
 
 def _whole_matrix(
-    request: Request, service: ModelService, sample: Sample, layer: str | None
+    request: Request, service: ModelService, sample: Sample, layer: str | None, head: str
 ) -> tuple[AttentionLayer, np.ndarray]:
     view = resolve_layer(service, layer)
-    matrix = sample.attention[view.name]
+    matrix = layer_map(sample, view, head)
     limit = request.app.state.settings.max_matrix_bytes
     if matrix.nbytes > limit:
         raise HTTPException(
@@ -226,15 +241,16 @@ def _whole_matrix(
     responses=_matrix_responses("float32 (N, M) array"),
 )
 async def attention_matrix(
-    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
+    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None, head: HeadQuery = MEAN
 ) -> Response:
     """float32 (N, M): row i is query cell i (row-major on the query grid), column j key cell j."""
-    view, matrix = _whole_matrix(request, service, sample, layer)
+    view, matrix = _whole_matrix(request, service, sample, layer, head)
     if cached := not_modified(request, service):
         return cached
     buffer = io.BytesIO()
     np.save(buffer, matrix)
-    filename = f"{service.name}-{sample.seed}-{view.name}.npy"
+    suffix = "" if head == MEAN else f"-head{head}"
+    filename = f"{service.name}-{sample.seed}-{view.name}{suffix}.npy"
     headers = {**cache_headers(service), "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 
@@ -245,9 +261,9 @@ async def attention_matrix(
     responses=_matrix_responses("float32 (N, M), row-major, no header; grids in X-Query-Grid and X-Key-Grid"),
 )
 async def attention_matrix_raw(
-    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None
+    request: Request, service: ModelDep, sample: SampleDep, layer: LayerQuery = None, head: HeadQuery = MEAN
 ) -> Response:
-    view, matrix = _whole_matrix(request, service, sample, layer)
+    view, matrix = _whole_matrix(request, service, sample, layer, head)
     if cached := not_modified(request, service):
         return cached
     headers = {**cache_headers(service), "X-Query-Grid": str(view.query_grid), "X-Key-Grid": str(view.key_grid)}
@@ -265,13 +281,14 @@ async def attention_slice_raw(
     sample: SampleDep,
     pixel: PixelDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
 ) -> Response:
     """`row`: the query cell's M values on the key grid (sums to 1); `column`: the key cell's N values on the
     query grid. Row-major, no header; the grid side and the flat cell index are in X-Grid and X-Cell-Index,
     the forward pass's time in Server-Timing."""
     view = resolve_layer(service, layer)
-    values, index = _slice(service, sample, view, pixel, direction)
+    values, index = _slice(service, sample, view, pixel, direction, head)
     headers = {
         **cache_headers(service),
         **_timing(sample),
@@ -298,6 +315,7 @@ async def attention_compact(
     service: ModelDep,
     sample: SampleDep,
     layer: LayerQuery = None,
+    head: HeadQuery = MEAN,
     direction: DirectionQuery = Direction.row,
 ) -> Response:
     """The data that hovering needs, about a quarter of the float32 matrix before gzip.
@@ -309,7 +327,7 @@ async def attention_compact(
     K·L bytes q, slice after slice. Headers: X-Slices (K), X-Slice-Length (L), X-Query-Grid, X-Key-Grid.
     """
     view = resolve_layer(service, layer)
-    matrix = sample.attention[view.name]
+    matrix = layer_map(sample, view, head)
     gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
     etag = service.etag[:-1] + '-gz"' if gzipped else service.etag
     if cached := not_modified(request, service, etag):

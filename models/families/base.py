@@ -6,7 +6,8 @@ tells a caller everything it needs without knowing the family:
 - the sampling inputs: z size; the classes, by name in index order, if conditional; the truncation
   range and default, if any;
 - the attention layers (`models.geometry.AttentionLayer`: name, channels, query grid, key grid, γ);
-- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps;
+- `generate(seeds, classes, truncation)`, and `capture(...)`, one sample with its attention maps,
+  taken by interception (`models.interception`), the same way for every family and user generator;
 - `latents(seed, class, truncation)`, the z the generator is fed for that sample, as the family documents.
 
 `capture` refuses a sample whose image or maps are not finite (`models.finite.NonFiniteOutputError`).
@@ -23,14 +24,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.capture import AttentionCapture
 from models.finite import require_finite
 from models.geometry import AttentionLayer
 from models.imagenet import class_index
 from models.imaging import to_uint8
+from models.interception import InterceptedCapture
 from models.interrupt import StopWhen
 
-__all__ = ["Generate", "Latents", "LoadedModel", "ModelFamily", "SamplingInputError", "SamplingInputs"]
+__all__ = [
+    "Generate",
+    "Latents",
+    "LoadedModel",
+    "ModelFamily",
+    "SamplingInputError",
+    "SamplingInputs",
+    "mean_over_heads",
+]
 
 
 class SamplingInputError(ValueError):
@@ -107,6 +116,7 @@ class LoadedModel:
     config: dict[str, Any] = field(default_factory=dict)  # the architecture, JSON-ready
     training: dict[str, Any] = field(default_factory=dict)  # data, steps, licence, attribution where known
     latents: Latents | None = None  # None only for a family that does not say how a seed becomes z
+    skipped: dict[str, str] = field(default_factory=dict)  # maps found but not laid on the image → why
 
     @property
     def device(self) -> torch.device:
@@ -115,7 +125,14 @@ class LoadedModel:
     def capture(
         self, seed: int, class_index: int | None = None, truncation: float | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32, both read-only."""
+        """One sample: its image (S, S, 3) uint8 and each layer's map (N, M) float32 (the mean over heads)."""
+        image, heads = self.capture_heads(seed, class_index, truncation)
+        return image, mean_over_heads(heads)
+
+    def capture_heads(
+        self, seed: int, class_index: int | None = None, truncation: float | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One sample: its image (S, S, 3) uint8 and each layer's maps (H, N, M) float32, both read-only."""
         classes = None if class_index is None else [class_index]
         return self.capture_batch([seed], classes, truncation)[0]
 
@@ -126,16 +143,19 @@ class LoadedModel:
         truncation: float | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """`capture` of several samples in one forward pass, one (image, maps) pair per seed, in order.
+        """`capture_heads` of several samples in one forward pass, one (image, maps) pair per seed, in order.
 
         `models.interrupt.Interrupted` if `stop()` turns true part-way; `NonFiniteOutputError` names a
         sample whose image or maps are not finite."""
-        names = [layer.name for layer in self.layers]
-        with torch.inference_mode(), StopWhen(self.module, stop), AttentionCapture(self.module, names) as capture:
+        with torch.inference_mode(), StopWhen(self.module, stop), InterceptedCapture(self.module) as capture:
             images = self.generate(seeds, classes, truncation)  # (B, 3, S, S)
+        layers = capture.layers
+        missing = [layer.name for layer in self.layers if layer.name not in layers]
+        if missing:
+            raise RuntimeError(f"no forward pass reached {missing} while capturing")
         captured = []
         for index, seed in enumerate(seeds):
-            maps = {name: batch[index] for name, batch in capture.maps.items()}  # (N, M) each
+            maps = {layer.name: layers[layer.name].maps[index] for layer in self.layers}  # (H, N, M) each
             class_index = None if classes is None else classes[index]
             require_finite(_describe_sample(seed, class_index, truncation), [images[index], *maps.values()])
             attention = {name: tensor.float().cpu().numpy() for name, tensor in maps.items()}
@@ -155,6 +175,16 @@ def _describe_sample(seed: int, class_index: int | None, truncation: float | Non
     if truncation is not None:
         parts.append(f"truncation {truncation:g}")
     return f"the sample of {', '.join(parts)}"
+
+
+def mean_over_heads(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(H, N, M) maps → their (N, M) float32 mean over heads (the map itself for one head), read-only."""
+    means = {
+        name: heads[0] if heads.shape[0] == 1 else heads.mean(axis=0, dtype=np.float32) for name, heads in maps.items()
+    }
+    for array in means.values():
+        array.setflags(write=False)
+    return means
 
 
 class ModelFamily(Protocol):

@@ -118,6 +118,7 @@ def test_no_endpoint_takes_a_file_path(client: TestClient) -> None:
                     "model",
                     "seed",
                     "layer",
+                    "head",
                     "x",
                     "y",
                     "direction",

@@ -36,16 +36,17 @@ def running_server(
     checkpoint: Path | None,
     command: tuple[str, ...] = (sys.executable, "-m", "app.cli"),
     cwd: Path = PROJECT_ROOT,
+    arguments: tuple[str, ...] = (),
     **environment: str,
 ) -> Iterator[str]:
     """`sagan-attn serve` (`command`, run in `cwd`) in a subprocess on a free loopback port; yields its base URL.
 
-    With no checkpoint it serves the default model.
+    With no checkpoint it serves the default model; `arguments` follow `serve` (e.g. --generator ...).
     """
     port = free_port()
     chosen = [] if checkpoint is None else ["--checkpoint", str(checkpoint)]
     process = subprocess.Popen(
-        [*command, "serve", *chosen, "--port", str(port)],
+        [*command, "serve", *chosen, *arguments, "--port", str(port)],
         cwd=cwd,
         env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
