@@ -30,12 +30,13 @@ __all__ = ["NoTrainedModelError", "create_app", "load_default"]
 log = logging.getLogger(__name__)
 
 API_DESCRIPTION = """
-Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep, or your own
-generator named on the command line).
+Attention maps of the self-attention layers of a GAN generator (SAGAN-64, BigGAN-deep, StudioGAN,
+BigGAN-PyTorch, or your own generator named on the command line).
 
-**Samples** are addressed by `seed`, and for class-conditional models (BigGAN-deep) also by `class`
-(index or name, see `/api/models`) and `truncation` in (0, 1]; the same triple gives the same image
-everywhere. Unconditional models refuse `class` and `truncation` with 422.
+**Samples** are addressed by `seed`, for class-conditional models also by `class` (index or name, see
+`/api/models`), and for models with a truncation (BigGAN-deep, BigGAN-PyTorch) by `truncation` in
+(0, 1]; the same inputs give the same image everywhere. A model refuses with 422 a `class` or
+`truncation` it does not take.
 
 **Coordinates** are output-image pixels, `0 ≤ x, y < S` (S = the model's `image_size`), origin top
 left. A layer on a G×G grid covers S/G pixels per cell: pixel (x, y) is cell `row = y·G // S`,

@@ -18,6 +18,7 @@ from app.etag import weights_etag
 from app.limits import WorkLimit
 from app.queue import GenerationQueue
 from models.analysis import attention_effect, sample_without_attention
+from models.capture import attention_layer_names
 from models.families.base import mean_over_heads
 from models.geometry import AttentionLayer
 from models.imaging import to_uint8
@@ -147,9 +148,7 @@ class ModelService:
         samples = []
         for (seed, class_index, _), (image, heads) in zip(keys, captured, strict=True):
             several = {name: maps for name, maps in heads.items() if maps.shape[0] > 1}
-            samples.append(
-                Sample(seed, image, mean_over_heads(heads), class_index, truncation, seconds, several)
-            )
+            samples.append(Sample(seed, image, mean_over_heads(heads), class_index, truncation, seconds, several))
         return samples
 
     def _forward(self, key: SampleKey) -> Callable[[], torch.Tensor]:
@@ -179,7 +178,7 @@ class ModelService:
         cached = self.analysis_cache.get(("effect", key, None))
         if isinstance(cached, Effects):
             return cached
-        measured = attention_effect(self.generator, list(self.layers), self._forward(key))
+        measured = attention_effect(self.generator, self.effect_layers, self._forward(key))
         effects = Effects(key, {effect.layer: effect.map_of(0).cpu().numpy() for effect in measured})
         self._remember(effects)
         return effects
@@ -202,6 +201,12 @@ class ModelService:
             return await self._analysed(self.effect_means)
         return self._effect_means
 
+    @property
+    def effect_layers(self) -> list[str]:
+        """The layers whose effect can be measured: our attention modules, with a softmax child and a γ."""
+        ours = set(attention_layer_names(self.generator))
+        return [name for name in self.layers if name in ours and hasattr(self.generator.get_submodule(name), "gamma")]
+
     def effect_means(self) -> dict[str, float]:
         """Each layer's mean ‖γ·o‖ / ‖x‖ over EFFECT_SEEDS, at the default class and truncation; measured once."""
         if self._effect_means is None:
@@ -211,15 +216,15 @@ class ModelService:
     def _measure_effect_means(self) -> dict[str, float]:
         class_index, truncation = self.resolve(None, None)
         seeds = list(EFFECT_SEEDS)
-        sums = dict.fromkeys(self.layers, 0.0)
+        sums = dict.fromkeys(self.effect_layers, 0.0)
         for start in range(0, len(seeds), EFFECT_BATCH):
             batch = seeds[start : start + EFFECT_BATCH]
             classes = None if class_index is None else [class_index] * len(batch)
             forward = functools.partial(self.model.generate, batch, classes, truncation)
-            measured = attention_effect(self.generator, list(self.layers), forward)
+            measured = attention_effect(self.generator, self.effect_layers, forward)
             for effect in measured:
                 sums[effect.layer] += float(effect.maps.double().sum())
-        cells = {name: len(seeds) * layer.query_grid**2 for name, layer in self.layers.items()}
+        cells = {name: len(seeds) * self.layers[name].query_grid ** 2 for name in sums}
         return {name: total / cells[name] for name, total in sums.items()}
 
     def describe(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def model_name_for(checkpoint: Path) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAGAN_ATTN_", protected_namespaces=())
 
-    checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file or BigGAN-deep folder to serve")
+    checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="model file or folder of any model family to serve")
     generator: str | None = Field(
         None,
         max_length=200,

@@ -64,7 +64,7 @@ class AttentionLayer:
             "query_grid": self.query_grid,
             "key_grid": self.key_grid,
             "channels": self.channels,
-            "gamma": self.gamma,
+            "gamma": None if math.isnan(self.gamma) else self.gamma,  # NaN: a layer with no γ
             "heads": self.heads,
             "kind": self.kind,
             "pixels_per_query_cell": pixels_per_cell(image_size, self.query_grid),
@@ -95,6 +95,7 @@ def place_map(name: str, shape: tuple[int, ...], image_size: int, kind: str) -> 
         key_grid=_grid_side(keys, "key", image_size),
         heads=heads,
         kind=kind,
+        gamma=math.nan,  # unknown until a γ is found on the module
     )
 
 

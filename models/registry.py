@@ -77,5 +77,5 @@ def load(
             model.module.to(device)
             check_dry_run(model)
             return model
-    known = "; ".join(f"{family.name}: {family.needs}" for family in families)
+    known = "; ".join(f"{family.name}: {getattr(family, 'needs', 'its own files')}" for family in families)
     raise CheckpointError(f"{path}: no model family recognises it (known: {known})")

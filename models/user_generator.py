@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 
 from models.families.base import LoadedModel, SamplingInputs
+from models.finite import check_dry_run
 from models.geometry import AttentionLayer, UnplaceableMap, place_map
 from models.interception import InterceptedCapture
 from models.sagan import sample_latents
@@ -126,7 +128,11 @@ def _layers(model: LoadedModel) -> tuple[tuple[AttentionLayer, ...], dict[str, s
     for name, captured in capture.layers.items():
         shape = tuple(captured.maps.shape[1:])
         try:
-            layers.append(place_map(name, shape, model.image_size, captured.kind.value))
+            layer = place_map(name, shape, model.image_size, captured.kind.value)
+            gamma = getattr(model.module.get_submodule(name.split("#")[0]), "gamma", None)
+            if isinstance(gamma, torch.Tensor) and gamma.numel() == 1:
+                layer = dataclasses.replace(layer, gamma=float(gamma.detach()))
+            layers.append(layer)
         except UnplaceableMap as reason:
             skipped[name] = f"{captured.kind.value} map {shape}: {reason}"
             log.warning("%s: not laid on the image: %s", name, skipped[name])
@@ -175,7 +181,9 @@ def load_generator(
         raise GeneratorError(
             f"--generator {spec}: no attention found in {type(module).__name__}; looked for {LOOKED_FOR}{found}"
         )
-    return LoadedModel(**{**loaded.__dict__, "layers": layers, "skipped": skipped})
+    found = LoadedModel(**{**loaded.__dict__, "layers": layers, "skipped": skipped})
+    check_dry_run(found)
+    return found
 
 
 def format_found_layers(model: LoadedModel) -> str:

@@ -115,7 +115,10 @@ export function buildAttentionAdds(ui, api, colormaps, model, current) {
     shownKey = key;
     const { signal } = controller;
     const seed = state.seed;
-    const sections = model.layers.map((layer) => ({ layer, parts: layerSection(layer, seed, model.image_size) }));
+    // Only a layer with a γ can be regenerated with γ = 0.
+    const sections = model.layers
+      .filter((layer) => layer.gamma !== null)
+      .map((layer) => ({ layer, parts: layerSection(layer, seed, model.image_size) }));
     ui["adds-layers"].replaceChildren(...sections.map(({ parts }) => parts.section));
     ui["adds-status"].textContent = `Regenerating seed ${seed} without each layer's attention…`;
     try {

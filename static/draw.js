@@ -85,7 +85,9 @@ export function readoutTexts(state, layer, cell, stats, imageSize) {
     pixel: `(x ${state.x}, y ${state.y}) of ${imageSize}×${imageSize}`,
     cell: `row ${cell.row}, col ${cell.col}, index ${cell.index} on the ${cell.grid}×${cell.grid} ${gridName} grid`,
     mapping: `${perCell}×${perCell} pixels per ${gridName} cell: x ${x0}–${x0 + perCell - 1}, y ${y0}–${y0 + perCell - 1}${otherCells}`,
-    gamma: `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.01 ? " (near 0: this layer barely uses attention)" : ""}`,
+    gamma: layer.gamma === null
+      ? "— (no γ found on this module)"
+      : `${layer.gamma.toFixed(4)}${Math.abs(layer.gamma) < 0.01 ? " (near 0: this layer barely uses attention)" : ""}`,
     stats: state.direction === "row"
       ? `row over ${layer.key_grid}×${layer.key_grid} keys, ${numbers}${source}`
       : `column over ${layer.query_grid}×${layer.query_grid} queries, ${numbers} (columns need not sum to 1)${source}`,
@@ -98,8 +100,9 @@ export function readoutTexts(state, layer, cell, stats, imageSize) {
 export function layerLabels(layer, imageSize) {
   const perCell = pixelsPerCell(imageSize, layer.query_grid);
   const keys = layer.key_grid === layer.query_grid ? "" : `, keys pooled to ${layer.key_grid}×${layer.key_grid}`;
+  const gamma = (digits) => (layer.gamma === null ? "—" : layer.gamma.toFixed(digits));
   return {
-    option: `${layer.name} · ${layer.query_grid}×${layer.query_grid} · γ ${layer.gamma.toFixed(3)}`,
-    item: `${layer.name}: queries ${layer.query_grid}×${layer.query_grid}${keys}, ${perCell}×${perCell} px per cell, γ = ${layer.gamma.toFixed(4)}`,
+    option: `${layer.name} · ${layer.query_grid}×${layer.query_grid} · γ ${gamma(3)}`,
+    item: `${layer.name}: queries ${layer.query_grid}×${layer.query_grid}${keys}, ${perCell}×${perCell} px per cell, γ = ${gamma(4)}`,
   };
 }

@@ -44,7 +44,10 @@ router = APIRouter(
     responses={
         404: {"model": ErrorMessage, "description": "unknown model"},
         414: {"model": ErrorMessage},
-        503: {"model": ErrorMessage, "description": "busy: past a bound on new samples or expensive work; see Retry-After"},
+        503: {
+            "model": ErrorMessage,
+            "description": "busy: past a bound on new samples or expensive work; see Retry-After",
+        },
     },
 )
 
@@ -261,7 +264,8 @@ def _caption_notes(sample: Sample, service: ModelService) -> tuple[str, ...]:
     if sample.class_index is None:
         return ()
     names = service.model.inputs.class_names or ()
-    return (f"class {sample.class_index} ({names[sample.class_index]}) · truncation {sample.truncation:g}",)
+    note = f"class {sample.class_index} ({names[sample.class_index]})"
+    return (note if sample.truncation is None else f"{note} · truncation {sample.truncation:g}",)
 
 
 async def get_figure_request(

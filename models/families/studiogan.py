@@ -268,4 +268,5 @@ class StudioGANFamily:
             source_format="PyTorch-StudioGAN",
             config={**config.to_dict(), "config_file": files.config.name, "generator_file": files.generator.name},
             training={"data": config.dataset, "steps": files.step, "generator": files.kind, "checkpoint": files.when},
+            latents=lambda seed, class_index, truncation: latents([seed], config)[0],
         )

@@ -14,7 +14,7 @@ from tests.e2e.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-# The command the README shows, run from the repository root.
+# The command the README shows; the README runs it from docs/examples, here PYTHONPATH finds the module.
 COMMAND = (str(Path(sys.executable).with_name("sagan-attn")),)
 ARGUMENTS = ("--generator", "token_generator:build", "--generator-arg", "heads=4", "--device", "cpu")
 EXAMPLES = str(PROJECT_ROOT / "docs" / "examples")
