@@ -41,7 +41,8 @@ def test_a_64_mib_header_is_refused_quickly_while_another_client_is_served(check
         other_seconds = time.perf_counter() - started
         sender.join(timeout=30)
         accepted = httpx.get(f"{url}/api/models", headers={"X-Filler": "a" * (MAX_HEADER_BYTES // 2)})
-    assert other.status_code == 200 and other_seconds < 1.0
+    # generous bounds for a shared machine; without the limit these were 6.3 s and 2.4 s
+    assert other.status_code == 200 and other_seconds < 1.5
     assert outcome["answer"] == b"closed" or bytes(outcome["answer"]).startswith(b"HTTP/1.1 400"), outcome
-    assert float(outcome["seconds"]) < 1.0, f"refused after {outcome['seconds']:.2f} s"
+    assert float(outcome["seconds"]) < 2.0, f"refused after {outcome['seconds']:.2f} s"
     assert accepted.status_code == 200, "headers under the limit are served"
