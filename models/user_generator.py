@@ -33,7 +33,8 @@ from typing import Any
 import torch
 
 from models.families.base import LoadedModel, SamplingInputs
-from models.finite import check_dry_run
+from models.finite import first_non_finite_module
+from models.capture import attention_layer_names
 from models.geometry import AttentionLayer, UnplaceableMap, place_map
 from models.interception import InterceptedCapture
 from models.sagan import sample_latents
@@ -122,16 +123,25 @@ def _inputs(made: Any, spec: str, z_dim: int) -> SamplingInputs:
 def _layers(model: LoadedModel) -> tuple[tuple[AttentionLayer, ...], dict[str, str]]:
     inputs = model.inputs
     index, truncation = inputs.resolve(None, None)
+    classes = None if index is None else [index]
     with torch.inference_mode(), InterceptedCapture(model.module) as capture:
-        model.generate([0], None if index is None else [index], truncation)
+        images = model.generate([0], classes, truncation)
+    if not all(bool(torch.isfinite(tensor).all()) for tensor in (images, *(c.maps for c in capture.layers.values()))):
+        with torch.inference_mode():
+            culprit = first_non_finite_module(model.module, lambda: model.generate([0], classes, truncation))
+        raise GeneratorError(
+            f"--generator {model.config['generator']}: the probe sample (seed 0) is NaN or infinite"
+            + (f"; the first module whose output is not finite is {culprit}" if culprit else "")
+        )
     layers, skipped = [], {}
+    ours = {name for name in attention_layer_names(model.module) if hasattr(model.module.get_submodule(name), "gamma")}
     for name, captured in capture.layers.items():
         shape = tuple(captured.maps.shape[1:])
         try:
             layer = place_map(name, shape, model.image_size, captured.kind.value)
-            gamma = getattr(model.module.get_submodule(name.split("#")[0]), "gamma", None)
-            if isinstance(gamma, torch.Tensor) and gamma.numel() == 1:
-                layer = dataclasses.replace(layer, gamma=float(gamma.detach()))
+            if name in ours:  # an attention module of our kind: its γ can be read, zeroed and measured
+                gamma = float(model.module.get_submodule(name).gamma.detach())
+                layer = dataclasses.replace(layer, gamma=gamma)
             layers.append(layer)
         except UnplaceableMap as reason:
             skipped[name] = f"{captured.kind.value} map {shape}: {reason}"
@@ -174,6 +184,8 @@ def load_generator(
     )
     try:
         layers, skipped = _layers(loaded)
+    except GeneratorError:
+        raise
     except Exception as error:  # noqa: BLE001  the user's generate: reported in one line
         raise GeneratorError(f"--generator {spec}: generate raised {_said(error)}") from None
     if not layers:
@@ -181,9 +193,7 @@ def load_generator(
         raise GeneratorError(
             f"--generator {spec}: no attention found in {type(module).__name__}; looked for {LOOKED_FOR}{found}"
         )
-    found = LoadedModel(**{**loaded.__dict__, "layers": layers, "skipped": skipped})
-    check_dry_run(found)
-    return found
+    return LoadedModel(**{**loaded.__dict__, "layers": layers, "skipped": skipped})
 
 
 def format_found_layers(model: LoadedModel) -> str:

@@ -89,6 +89,10 @@ def test_after_an_exception_inside_generate_no_mode_or_hook_remains() -> None:
         ("no_such_package.models:build", "no module named 'no_such_package'"),
         ("tests.models.user_models:broken", "the factory raised FileNotFoundError: no weights here"),
         ("tests.models.user_models:plain", f"no attention found in Plain; looked for {LOOKED_FOR}"),
+        (
+            "tests.models.user_models:nan_output",
+            "the probe sample (seed 0) is NaN or infinite; the first module whose output is not finite is broken",
+        ),
         ("tests.models.user_models", "expected package.module:factory"),
         (
             "tests.models.raises_on_import:build",

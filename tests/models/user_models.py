@@ -176,3 +176,19 @@ class ClassTokenGenerator(nn.Module):
 def class_token() -> Explorable:
     torch.manual_seed(0)
     return Explorable(ClassTokenGenerator(), 8)
+
+
+class NaNAfterAttention(nn.Module):
+    """A token generator whose output layer turns everything into NaN, as a diverged run's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = TokenGenerator()
+        self.broken = nn.Identity()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.broken(self.tokens(z) * float("nan"))
+
+
+def nan_output() -> Explorable:
+    return Explorable(NaNAfterAttention().eval(), 8)
