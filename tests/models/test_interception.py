@@ -218,3 +218,17 @@ def test_grouped_query_attention_repeats_each_key_head_for_its_query_heads() -> 
     for head in range(4):
         expected = (query[:, head] @ key[:, head // 2].transpose(-2, -1) / 8**0.5).softmax(-1)
         torch.testing.assert_close(maps[:, head], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_family_model_is_captured_by_its_softmax_hooks_with_the_maps_interception_sees() -> None:
+    from models.registry import SHIPPED_MODEL, load
+
+    model = load(SHIPPED_MODEL)
+    assert model._softmax_modules_only()
+    image, heads = model.capture_heads(12)
+    with torch.inference_mode(), InterceptedCapture(model.module) as capture:
+        model.generate([12], None, None)
+    assert set(heads) == {"attn1", "attn2"}
+    for name, maps in heads.items():
+        assert maps.shape[0] == 1
+        torch.testing.assert_close(torch.from_numpy(maps.copy()), capture.layers[name].maps[0], rtol=0, atol=0)
