@@ -17,6 +17,7 @@ from models.registry import load
 from models.sagan import Discriminator, Generator, SAGANConfig
 from models.train import TrainOptions, train
 from tests.models.test_quality import synthetic_emoji
+from tests.models.test_train import options
 
 CONDITIONAL = SAGANConfig(z_dim=16, g_conv_dim=16, d_conv_dim=16, g_blocks="residual", num_classes=9, class_dim=8)
 
@@ -85,21 +86,10 @@ def test_labelled_keeps_only_images_with_a_category() -> None:
 
 
 def conditional_run(out: Path, steps: int, **changes: object) -> TrainOptions:
-    values = {
-        "data": "emoji",
-        "out_dir": out,
-        "steps": steps,
-        "batch_size": 6,
-        "g_conv_dim": 8,
-        "d_conv_dim": 8,
-        "z_dim": 8,
-        "sample_every": 2,
-        "checkpoint_every": 2,
-        "device": "cpu",
-        "conditional": True,
-    }
-    values.update(changes)
-    return TrainOptions(**values)
+    """test_train's tiny run on the (synthetic) emoji data, class-conditional."""
+    return options(
+        Path("unused"), out, **{"data": "emoji", "steps": steps, "batch_size": 6, "conditional": True, **changes}
+    )
 
 
 @pytest.fixture
