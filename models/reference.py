@@ -16,16 +16,15 @@ from __future__ import annotations
 import torch
 
 from models.sagan import SAGANConfig
+from models.state_dicts import without_data_parallel_prefix
 
 __all__ = [
     "convert_reference_generator",
     "is_reference_discriminator",
     "is_reference_state_dict",
-    "without_data_parallel_prefix",
 ]
 
 _SPECTRAL_SUFFIX = ".module.weight_bar"
-_DATA_PARALLEL_PREFIX = "module."
 _FIRST_WEIGHT = "l1.0.module.weight_bar"
 
 
@@ -42,13 +41,6 @@ def _one_power_iteration(weight: torch.Tensor, u: torch.Tensor) -> tuple[torch.T
     v = _normalise(matrix.t() @ u)
     u = _normalise(matrix @ v)
     return u, v
-
-
-def without_data_parallel_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A DataParallel state dict (every key `module.…`) as the wrapped module's own."""
-    if state and all(key.startswith(_DATA_PARALLEL_PREFIX) for key in state):
-        return {key[len(_DATA_PARALLEL_PREFIX) :]: tensor for key, tensor in state.items()}
-    return state
 
 
 def is_reference_discriminator(state: dict[str, torch.Tensor]) -> bool:

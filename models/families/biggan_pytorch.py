@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -35,6 +34,7 @@ from models.families.base import LoadedModel, SamplingInputs
 from models.geometry import AttentionLayer
 from models.imagenet import imagenet_class_names
 from models.sagan import sample_latents
+from models.state_dicts import without_data_parallel_prefix
 
 __all__ = ["RUN_NAME", "WEIGHT_NAMES", "BigGANPyTorchFamily", "load_weights_folder", "reference_keys"]
 
@@ -128,16 +128,6 @@ def _read_run(path: Path) -> tuple[BigGANPyTorchConfig, int | None]:
     return config, step if type(step) is int else None
 
 
-def _without_module_prefix(state: Any) -> Any:
-    if (
-        isinstance(state, Mapping)
-        and state
-        and all(isinstance(key, str) and key.startswith("module.") for key in state)
-    ):
-        return {key.removeprefix("module."): value for key, value in state.items()}
-    return state
-
-
 def load_weights_folder(folder: Path) -> tuple[BigGANPyTorchGenerator, Path, int | None]:
     """(generator in eval mode on the CPU, the weights file read, the run's iteration if stored)."""
     if not folder.is_dir():
@@ -149,7 +139,7 @@ def load_weights_folder(folder: Path) -> tuple[BigGANPyTorchGenerator, Path, int
     with torch.device("meta"):
         model = BigGANPyTorchGenerator(config)
     entries = _entries(model)
-    state = _without_module_prefix(_read(weights))
+    state = without_data_parallel_prefix(_read(weights))
     expected = {key: shape for entry in entries for key, shape in entry.reads.items()}
     check_state_dict(weights, state, expected, f"the {config.generator} of {RUN_NAME}")
     state = {key: tensor.to(torch.float32) if tensor.is_floating_point() else tensor for key, tensor in state.items()}

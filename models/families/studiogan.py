@@ -46,6 +46,7 @@ from models.checkpoint import CheckpointError, _read, check_state_dict, name_lis
 from models.families.base import LoadedModel, SamplingInputs
 from models.geometry import AttentionLayer
 from models.imagenet import imagenet_class_names
+from models.state_dicts import without_data_parallel_prefix
 from models.studiogan import StudioGANConfig, StudioGANGenerator, attention_layers
 
 __all__ = ["StudioGANFamily", "find_run_files", "latents", "load_generator", "read_config"]
@@ -56,7 +57,6 @@ NAME = "studiogan"
 FILE_PATTERN = re.compile(r"model=(G_ema|G|D)-(best|current)-weights-step=(\d+)\.pth")
 YAML_SUFFIXES = (".yaml", ".yml")
 _PREFERENCE = {("G_ema", "best"): 0, ("G_ema", "current"): 1, ("G", "best"): 2, ("G", "current"): 3}
-_DATA_PARALLEL_PREFIX = "module."
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,7 @@ def _transposed(model: nn.Module, weight_key: str) -> bool:
 
 def map_state(path: Path, state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """The file's state dict in our names, spectral norm baked in; one CheckpointError line if it does not fit."""
-    if state and all(key.startswith(_DATA_PARALLEL_PREFIX) for key in state):
-        state = {key[len(_DATA_PARALLEL_PREFIX) :]: tensor for key, tensor in state.items()}
+    state = without_data_parallel_prefix(state)
     mapped: dict[str, torch.Tensor] = {}
     baked: list[str] = []  # our names of the weights that were spectrally normed in the file
     for key, tensor in state.items():
