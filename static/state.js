@@ -47,6 +47,16 @@ export function classIn(names, fallback) {
   };
 }
 
+// A head given as "mean" or an index below the layer's head count.
+function headIn(count) {
+  return (raw) => {
+    const index = Number(raw);
+    if (raw === "mean") return { value: raw };
+    if (count > 1 && Number.isInteger(index) && String(index) === raw && index < count && index >= 0) return { value: raw };
+    return { value: "mean", note: count > 1 ? `not a head here (0–${count - 1} or mean); using mean` : "this layer has one head; using mean" };
+  };
+}
+
 // A value through its rule; the note, if any, names the value: "mass=150: above 100; clamped to 100".
 export function ruled(name, raw, rule) {
   const { value, note } = rule(raw);
@@ -105,13 +115,15 @@ export function readState(search, model) {
   const size = model.image_size;
   const center = Math.floor(size / 2);
   const layerNames = model.layers.map((layer) => layer.name);
+  const layer = read("layer", oneOf(layerNames, model.default_layer), model.default_layer);
+  const heads = model.layers.find((entry) => entry.name === layer).heads ?? 1;
   const state = {
     seed: read("seed", integerIn(0, SEED_LIMIT - 1, 0), 0),
     cls: model.classes ? read("class", classIn(model.classes, 0), 0) : null,
     truncation: model.truncation
       ? read("truncation", truncationIn(model.truncation, model.truncation.default), model.truncation.default) : null,
-    layer: read("layer", oneOf(layerNames, model.default_layer), model.default_layer),
-    head: params.get("head") ?? "mean",
+    layer,
+    head: read("head", headIn(heads), "mean"),
     x: read("x", integerIn(0, size - 1, center), center),
     y: read("y", integerIn(0, size - 1, center), center),
     direction: read("direction", oneOf(["row", "column"], "row"), "row"),

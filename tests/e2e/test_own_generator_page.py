@@ -47,3 +47,7 @@ def test_pick_a_head_click_a_pixel_and_the_map_is_that_heads_api_row(
         mean_drawing = heatmap_png(url, model["name"], 5, **params)
         assert np.abs(drawn.astype(int) - mean_drawing.astype(int)).max() > 8
         assert "head=2" in page.url
+
+        page.goto(f"{url}/?seed=5&layer=stages.1.0&head=4")
+        page.wait_for_selector('#heatmap[data-seed="5"][data-head="mean"][data-painted]')
+        assert page.inner_text("#notice-text") == "head=4: not a head here (0–3 or mean); using mean"

@@ -16,10 +16,11 @@ def notices(page) -> list[str]:
 
 def test_url_notices_say_what_happened_in_a_few_words(page, server_url: str) -> None:
     pins = ";".join(f"{i},{i}" for i in range(30))
-    page.goto(f"{server_url}/?seed=1.5&x=70&mass=abc&pins={pins};99,1")
+    page.goto(f"{server_url}/?seed=1.5&head=1&x=70&mass=abc&pins={pins};99,1")
     page.wait_for_selector('#heatmap[data-painted][data-seed="2"]')
     assert notices(page) == [
         "seed=1.5: rounded to 2",
+        "head=1: this layer has one head; using mean",
         "x=70: above 63; clamped to 63",
         "mass=abc: not a number; using 0",
         "pins=0,0;1,1;2,2;3,3;4,4;…: dropped 1 not x,y inside the image; cut to 10 pins",
