@@ -378,7 +378,8 @@ export async function start(root) {
     }
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
-    link.download = `${model.name}-seed${state.seed}-${state.layer}.${format}`;
+    const head = headQuery(state.layer, state.head).head;
+    link.download = `${model.name}-seed${state.seed}-${state.layer}${head === undefined ? "" : `-head${head}`}.${format}`;
     link.click();
     URL.revokeObjectURL(link.href);
     ui["save-figure"].dataset.result = "saved";

@@ -315,6 +315,7 @@ async def get_figure_request(
         colormap=colormap,
         notes=(*_caption_notes(sample, service), *([] if head == MEAN else [f"head {head} of {view.heads}"])),
         mass=mass,
+        head=str(head),
     )
     return FigureRequest(sample.image, layer_map(sample, view, head), pins, figure_view)
 
@@ -343,7 +344,8 @@ async def _drawn(request: Request, draw: object, *args: object) -> Any:
 
 
 def _figure_response(body: bytes, media_type: str, view: FigureView, service: ModelService, suffix: str) -> Response:
-    filename = f"{view.model}-{view.seed}-{view.layer}-{view.direction}.{suffix}"
+    head = "" if view.head == MEAN else f"-head{view.head}"
+    filename = f"{view.model}-{view.seed}-{view.layer}{head}-{view.direction}.{suffix}"
     headers = {**cache_headers(service), "Content-Disposition": f'inline; filename="{filename}"'}
     return Response(body, media_type=media_type, headers=headers)
 

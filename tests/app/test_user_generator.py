@@ -150,6 +150,8 @@ def test_the_figure_draws_the_chosen_head_and_names_it(client: TestClient) -> No
     mean = client.get("/api/models/tokens/figure.svg", params=params)
     assert head.status_code == mean.status_code == 200
     assert "head 3 of 4" in head.text and "head 3 of 4" not in mean.text
+    assert 'filename="tokens-4-attention-head3-row.svg"' in head.headers["content-disposition"]
+    assert 'filename="tokens-4-attention-row.svg"' in mean.headers["content-disposition"]
 
 
 def test_inspect_lists_a_map_it_cannot_place_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
