@@ -12,7 +12,7 @@ from scripts.chromium import opened_page
 
 def main() -> int:
     out = sys.argv[1]
-    url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=12&x=22&y=27&layer=attn2&direction=row"
+    url = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000/?seed=8&x=22&y=27&layer=attn2&direction=row"
     with opened_page(url, "#heatmap[data-painted]") as page:
         page.wait_for_function("document.getElementById('sample').complete")
         page.screenshot(path=out, full_page=True)
