@@ -95,29 +95,32 @@ def _example() -> nn.Module:
     return module.build(heads=4).module
 
 
-def models() -> dict[str, tuple[nn.Module, torch.Tensor, Callable[[], Any]]]:
-    """Name → (generator, z, a capture to enter around its forward pass)."""
+def models() -> dict[str, tuple[nn.Module, tuple[Any, ...], Callable[[], Any]]]:
+    """Name → (generator, its forward's arguments, a capture to enter around its forward pass)."""
     sagan = load(DEFAULT_CHECKPOINT).module
     torch.manual_seed(0)
     inline = InlineGenerator().eval()
     example = _example()
-    sagan_z = sample_latents([1], sagan.config.z_dim)
+    sagan_inputs = (
+        sample_latents([1], sagan.config.z_dim),
+        torch.zeros(1, dtype=torch.long) if sagan.config.conditional else None,
+    )
     hooked = functools.partial(AttentionCapture, sagan, attention_layer_names(sagan))
     return {
-        "softmax module (emoji SAGAN-64), as served: hooks on its nn.Softmax": (sagan, sagan_z, hooked),
+        "softmax module (emoji SAGAN-64), as served: hooks on its nn.Softmax": (sagan, sagan_inputs, hooked),
         "softmax module (emoji SAGAN-64), by interception": (
             sagan,
-            sagan_z,
+            sagan_inputs,
             functools.partial(InterceptedCapture, sagan),
         ),
         "inline softmax (BigGAN-PyTorch style, 64×64)": (
             inline,
-            torch.randn(1, 128),
+            (torch.randn(1, 128),),
             functools.partial(InterceptedCapture, inline),
         ),
         "fused attention (docs/examples token generator)": (
             example,
-            torch.randn(1, 32),
+            (torch.randn(1, 32),),
             functools.partial(InterceptedCapture, example),
         ),
     }
@@ -133,23 +136,23 @@ def measure(rounds: int) -> dict[str, tuple[float, float, float]]:
     chosen = models()
     times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in chosen}
 
-    def plain(module: nn.Module, z: torch.Tensor, capture: Callable[[], Any]) -> None:
-        module(z)
+    def plain(module: nn.Module, inputs: tuple[Any, ...], capture: Callable[[], Any]) -> None:
+        module(*inputs)
 
-    def captured(module: nn.Module, z: torch.Tensor, capture: Callable[[], Any]) -> None:
+    def captured(module: nn.Module, inputs: tuple[Any, ...], capture: Callable[[], Any]) -> None:
         with capture() as active:
-            module(z)
+            module(*inputs)
         assert active.maps if isinstance(active, AttentionCapture) else active.layers
 
     with torch.inference_mode():
-        for module, z, capture in chosen.values():  # warm-up
-            plain(module, z, capture)
-            captured(module, z, capture)
+        for module, inputs, capture in chosen.values():  # warm-up
+            plain(module, inputs, capture)
+            captured(module, inputs, capture)
         for round_index in range(rounds):
-            for name, (module, z, capture) in chosen.items():
+            for name, (module, inputs, capture) in chosen.items():
                 order = (plain, captured) if round_index % 2 == 0 else (captured, plain)
                 for run in order:
-                    times[name][run is captured].append(_timed(functools.partial(run, module, z, capture)))
+                    times[name][run is captured].append(_timed(functools.partial(run, module, inputs, capture)))
     return {
         name: (
             statistics.median(without),

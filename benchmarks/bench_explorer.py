@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import math
 import os
 import platform
 import random
@@ -147,14 +148,17 @@ def naive_click_latencies(checkpoint: Path, clicks: int) -> list[float]:
     import matplotlib.pyplot as plt
 
     generator = load_checkpoint(checkpoint).generator
+    classes = torch.zeros(1, dtype=torch.long) if generator.config.conditional else None
     rng = random.Random(2)
     latencies = []
     for _ in range(clicks):
         seed, x, y = rng.choice(CACHED_SEEDS), rng.randrange(64), rng.randrange(64)
         start = time.perf_counter()
         with torch.no_grad(), AttentionCapture(generator, ["attn2"]) as capture:
-            generator(sample_latents([seed], generator.config.z_dim))
-        row = capture.maps["attn2"][0, (y // 2) * 32 + x // 2].reshape(32, 32).numpy()
+            generator(sample_latents([seed], generator.config.z_dim), classes)
+        row = capture.maps["attn2"][0, (y // 2) * 32 + x // 2]
+        side = math.isqrt(row.numel())
+        row = row.reshape(side, side).numpy()
         figure, axis = plt.subplots(figsize=(4, 4))
         axis.imshow(row, cmap="viridis")
         axis.axis("off")
