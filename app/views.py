@@ -85,6 +85,8 @@ class FigureView:
     notes: tuple[str, ...] = ()  # extra caption lines, e.g. the class of a conditional sample
     mass: float = 0.0  # percent: outline each pin's top-mass set on the sample; 0 = none
     head: str = "mean"  # an index, or the mean over heads
+    class_index: int | None = None  # a conditional sample's class
+    truncation: float | None = None
 
 
 def _pinned_values(matrix: np.ndarray, pin: tuple[int, int], view: FigureView, image_size: int) -> np.ndarray:

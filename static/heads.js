@@ -11,6 +11,10 @@ export function rememberLayers(layers) {
   for (const layer of layers) headCounts.set(layer.name, layer.heads ?? 1);
 }
 
+export function headCount(layerName) {
+  return headCounts.get(layerName) ?? 1;
+}
+
 // A head as the URL gives it → "mean" or an index valid for `layerName`, else "mean".
 export function headFor(layerName, head) {
   const index = Number.parseInt(head, 10);

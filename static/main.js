@@ -378,8 +378,8 @@ export async function start(root) {
     }
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
-    const head = headQuery(state.layer, state.head).head;
-    link.download = `${model.name}-seed${state.seed}-${state.layer}${head === undefined ? "" : `-head${head}`}.${format}`;
+    const offered = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "");
+    link.download = offered ? offered[1] : `${model.name}.${format}`;  // the server names the sample, layer and head
     link.click();
     URL.revokeObjectURL(link.href);
     ui["save-figure"].dataset.result = "saved";

@@ -3,6 +3,8 @@
 // an index once read) and the truncation.
 // A value the URL gets wrong is clamped or defaulted, and each such change is reported as a notice.
 
+import { MEAN, headCount, headFor } from "./heads.js";
+
 export const SEED_LIMIT = 2 ** 32;
 export const MAX_PINS = 10;
 export const SCALES = ["relative", "absolute", "uniform", "log"];
@@ -47,13 +49,12 @@ export function classIn(names, fallback) {
   };
 }
 
-// A head given as "mean" or an index below the layer's head count.
-function headIn(count) {
+// A head of `layerName` given as "mean" or an index below its head count (heads.js says which).
+function headIn(layerName) {
   return (raw) => {
-    const index = Number(raw);
-    if (raw === "mean") return { value: raw };
-    if (count > 1 && Number.isInteger(index) && String(index) === raw && index < count && index >= 0) return { value: raw };
-    return { value: "mean", note: count > 1 ? `not a head here (0–${count - 1} or mean); using mean` : "this layer has one head; using mean" };
+    if (headFor(layerName, raw) === raw) return { value: raw };
+    const count = headCount(layerName);
+    return { value: MEAN, note: count > 1 ? `not a head here (0–${count - 1} or mean); using mean` : "this layer has one head; using mean" };
   };
 }
 
@@ -116,14 +117,13 @@ export function readState(search, model) {
   const center = Math.floor(size / 2);
   const layerNames = model.layers.map((layer) => layer.name);
   const layer = read("layer", oneOf(layerNames, model.default_layer), model.default_layer);
-  const heads = model.layers.find((entry) => entry.name === layer).heads ?? 1;
   const state = {
     seed: read("seed", integerIn(0, SEED_LIMIT - 1, 0), 0),
     cls: model.classes ? read("class", classIn(model.classes, 0), 0) : null,
     truncation: model.truncation
       ? read("truncation", truncationIn(model.truncation, model.truncation.default), model.truncation.default) : null,
     layer,
-    head: read("head", headIn(heads), "mean"),
+    head: read("head", headIn(layer), MEAN),
     x: read("x", integerIn(0, size - 1, center), center),
     y: read("y", integerIn(0, size - 1, center), center),
     direction: read("direction", oneOf(["row", "column"], "row"), "row"),

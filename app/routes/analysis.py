@@ -29,7 +29,15 @@ from app.routes.deps import (
     resolve_layer,
 )
 from app.routes.heads import MEAN, HeadQuery, layer_map
-from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
+from app.routes.responses import (
+    PNG,
+    ErrorMessage,
+    cache_headers,
+    colormap_lut,
+    download_name,
+    not_modified,
+    png_response,
+)
 from app.service import EFFECT_SEEDS, ModelService
 from app.views import CONTRAST_FORMULAS, FigureContrast, FigureView, contrast_slice
 from models.capture import attention_layer_names
@@ -316,6 +324,8 @@ async def get_figure_request(
         notes=(*_caption_notes(sample, service), *([] if head == MEAN else [f"head {head} of {view.heads}"])),
         mass=mass,
         head=str(head),
+        class_index=sample.class_index,
+        truncation=sample.truncation,
     )
     return FigureRequest(sample.image, layer_map(sample, view, head), pins, figure_view)
 
@@ -344,8 +354,9 @@ async def _drawn(request: Request, draw: object, *args: object) -> Any:
 
 
 def _figure_response(body: bytes, media_type: str, view: FigureView, service: ModelService, suffix: str) -> Response:
-    head = "" if view.head == MEAN else f"-head{view.head}"
-    filename = f"{view.model}-{view.seed}-{view.layer}{head}-{view.direction}.{suffix}"
+    filename = download_name(
+        view.model, view.seed, view.class_index, view.truncation, view.layer, view.head, view.direction, suffix=suffix
+    )
     headers = {**cache_headers(service), "Content-Disposition": f'inline; filename="{filename}"'}
     return Response(body, media_type=media_type, headers=headers)
 

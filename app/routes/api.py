@@ -24,7 +24,15 @@ from app.routes.deps import (
     resolve_layer,
 )
 from app.routes.heads import MEAN, HeadQuery, layer_map
-from app.routes.responses import PNG, ErrorMessage, cache_headers, colormap_lut, not_modified, png_response
+from app.routes.responses import (
+    PNG,
+    ErrorMessage,
+    cache_headers,
+    colormap_lut,
+    download_name,
+    not_modified,
+    png_response,
+)
 from app.service import ModelService
 from app.transfer import compact_slices, gzip_if_accepted
 from models.capture import count_forward_hooks
@@ -249,8 +257,9 @@ async def attention_matrix(
         return cached
     buffer = io.BytesIO()
     np.save(buffer, matrix)
-    suffix = "" if head == MEAN else f"-head{head}"
-    filename = f"{service.name}-{sample.seed}-{view.name}{suffix}.npy"
+    filename = download_name(
+        service.name, sample.seed, sample.class_index, sample.truncation, view.name, head, suffix="npy"
+    )
     headers = {**cache_headers(service), "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(buffer.getvalue(), media_type="application/octet-stream", headers=headers)
 

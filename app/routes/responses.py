@@ -21,6 +21,26 @@ class ErrorMessage(BaseModel):
 PNG = {"content": {"image/png": {}}, "description": "PNG image"}
 
 
+def download_name(
+    model: str,
+    seed: int,
+    class_index: int | None,
+    truncation: float | None,
+    layer: str,
+    head: str,
+    *rest: str,
+    suffix: str,
+) -> str:
+    """The file name a download offers: model, sample, layer and head (the mean of heads unnamed), then `rest`."""
+    sample = [str(seed)]
+    if class_index is not None:
+        sample.append(f"class{class_index}")
+    if truncation is not None:
+        sample.append(f"truncation{truncation:g}")
+    heads = [] if head == "mean" else [f"head{head}"]
+    return "-".join([model, *sample, layer, *heads, *rest]) + f".{suffix}"
+
+
 def cache_headers(service: ModelService, etag: str | None = None) -> dict[str, str]:
     """Browsers revalidate, so a retrained checkpoint under the same name is never shown stale.
 

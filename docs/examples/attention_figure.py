@@ -9,7 +9,7 @@ from matplotlib.patches import Rectangle
 from models.notebook import open_model
 
 model = open_model()  # the default served model; or open_model("path/to/model.pt" or a BigGAN-deep folder)
-sample = model.sample(7)  # conditional models: model.sample(7, "goldfish", truncation=0.5)
+sample = model.sample(7)  # class 0 of a conditional model; model.sample(7, "Flags"), BigGAN-deep: (7, "goldfish", truncation=0.5)
 points = [(20, 41), (44, 20), (32, 32), (10, 10)]  # output pixels (x, y)
 colours = ["tab:red", "tab:orange", "tab:cyan", "tab:pink"]
 

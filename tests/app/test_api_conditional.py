@@ -183,3 +183,12 @@ def test_analysis_routes_take_class_and_truncation(biggan_client: TestClient) ->
     assert row.headers["x-grid"] == "8" and len(row.content) == 64 * 4 and row.headers["x-cell"] == "15"
     figure = biggan_client.get("/api/models/big/figure.svg", params={**params, "seed": 3, "pins": "1,1"})
     assert "class 1 (goldfish) · truncation 0.5" in figure.text
+
+
+def test_downloads_name_the_class_and_truncation(biggan_client: TestClient) -> None:
+    matrix = biggan_client.get(f"{BASE}/4/attention.npy?class=3&truncation=0.5")
+    figure = biggan_client.get("/api/models/big/figure.svg?seed=4&class=3&truncation=0.5&pins=1,1")
+    assert matrix.status_code == figure.status_code == 200
+    (layer,) = [layer["name"] for layer in biggan_client.get("/api/models").json()["models"][0]["layers"]]
+    assert matrix.headers["content-disposition"] == f'attachment; filename="big-4-class3-truncation0.5-{layer}.npy"'
+    assert figure.headers["content-disposition"] == f'inline; filename="big-4-class3-truncation0.5-{layer}-row.svg"'

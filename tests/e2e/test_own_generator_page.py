@@ -50,7 +50,7 @@ def test_pick_a_head_click_a_pixel_and_the_map_is_that_heads_api_row(
         page.select_option("#save-format", "svg")
         with page.expect_download() as download:
             page.click("#save-figure")
-        assert download.value.suggested_filename == f"{model['name']}-seed5-stages.1.0-head2.svg"
+        assert download.value.suggested_filename == f"{model['name']}-5-stages.1.0-head2-row.svg"
 
         page.goto(f"{url}/?seed=5&layer=stages.1.0&head=4")
         page.wait_for_selector('#heatmap[data-seed="5"][data-head="mean"][data-painted]')

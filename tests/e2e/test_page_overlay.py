@@ -14,7 +14,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
-SEED, X, Y = 12, 22, 27  # the shipped emoji model: a peaked map over a yellow face
+SEED, X, Y = 12, 22, 27  # the shipped emoji model, class 0: a peaked map over a face
 
 
 @pytest.fixture(scope="module")

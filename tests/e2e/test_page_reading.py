@@ -146,7 +146,7 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
         ["400"],
     )
     saved = Path(download.value.path()).read_bytes()
-    assert download.value.suggested_filename == "tiny-seed11-attn2.png"
+    assert download.value.suggested_filename == "tiny-11-attn2-row.png"
     assert Image.open(io.BytesIO(saved)).size == (800, 400)
     assert saved == httpx.get(f"{server_url}{href}").content
 
@@ -155,7 +155,7 @@ def test_figure_export_and_copy_link(browser, server_url: str) -> None:
         page.click("#save-figure")
     page.wait_for_function("document.getElementById('save-figure').dataset.href.includes('figure.svg')")
     svg = ElementTree.fromstring(Path(download.value.path()).read_bytes())
-    assert download.value.suggested_filename == "tiny-seed11-attn2.svg"
+    assert download.value.suggested_filename == "tiny-11-attn2-row.svg"
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     text = "".join(svg.itertext())
     assert "seed 11" in text and "attn2" in text, text[:300]

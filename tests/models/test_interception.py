@@ -225,9 +225,10 @@ def test_a_family_model_is_captured_by_its_softmax_hooks_with_the_maps_intercept
 
     model = load(SHIPPED_MODEL)
     assert model._softmax_modules_only()
-    image, heads = model.capture_heads(12)
+    class_index = 3 if model.inputs.conditional else None
+    image, heads = model.capture_heads(12, class_index)
     with torch.inference_mode(), InterceptedCapture(model.module) as capture:
-        model.generate([12], None, None)
+        model.generate([12], None if class_index is None else [class_index], None)
     assert set(heads) == {"attn1", "attn2"}
     for name, maps in heads.items():
         assert maps.shape[0] == 1
