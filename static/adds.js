@@ -5,6 +5,7 @@
 
 import { formatValue, paintCanvas } from "./draw.js";
 import { sampleKey } from "./network.js";
+import { classLabel } from "./state.js";
 
 function maxOf(values) {
   let peak = 0;
@@ -47,8 +48,8 @@ function layerSection(layer, seed, imageSize) {
   return { section, heading, ablation, difference, differenceText, effect, effectText };
 }
 
-function showEffectMean(heading, layer, mean) {
-  heading.textContent = `${layer.name} · γ ${layer.gamma.toFixed(4)} · mean ‖γ·o‖/‖x‖ over seeds 0–15: ${formatValue(mean)}`;
+function showEffectMean(heading, layer, mean, over) {
+  heading.textContent = `${layer.name} · γ ${layer.gamma.toFixed(4)} · mean ‖γ·o‖/‖x‖ over ${over}: ${formatValue(mean)}`;
   heading.dataset.effectMean = mean;
 }
 
@@ -66,7 +67,8 @@ export function buildAttentionAdds(ui, api, colormaps, model, current) {
     });
     const means = await effectMeans;
     if (!means || signal.aborted) return;
-    for (const { layer, parts } of sections) showEffectMean(parts.heading, layer, means.layers[layer.name]);
+    const over = means.class == null ? "seeds 0–15" : `seeds 0–15 of class ${classLabel(means.class, model.classes)}`;
+    for (const { layer, parts } of sections) showEffectMean(parts.heading, layer, means.layers[layer.name], over);
   }
 
   function clear() {

@@ -1,4 +1,5 @@
-// The gallery: a paged grid of sample thumbnails, filled only while it is open; a click opens a seed.
+// The gallery: a paged grid of sample thumbnails of the view's class and truncation, filled only while it
+// is open and again when the sample changes; a click opens a seed.
 
 const PAGE_SIZE = 12;
 const THUMBNAIL_SIZE = 64;
@@ -31,4 +32,5 @@ export function buildGallery(ui, api, state, open) {
   ui.gallery.addEventListener("toggle", fill);
   ui["gallery-prev"].addEventListener("click", () => { page = Math.max(0, page - 1); fill(); });
   ui["gallery-next"].addEventListener("click", () => { page += 1; fill(); });
+  return { refill: fill };
 }

@@ -68,10 +68,9 @@ export async function start(root) {
   // A typed value through the same rule as its URL parameter, with the same notice.
   function typed(name, input, rule) {
     const { value, note } = ruled(name, input.value, rule);
-    if (note) {
-      notices.push(note);
-      showNotices();
-    }
+    const others = notices.filter((shown) => !shown.startsWith(`${name}=`));  // a newer value replaces its notice
+    notices.splice(0, notices.length, ...others, ...(note ? [note] : []));
+    showNotices();
     input.value = String(value);
     return value;
   }
@@ -234,6 +233,7 @@ export async function start(root) {
       sampleRequests = new AbortController();
       preview = null;
       showSample();
+      gallery.refill();
     }
     paint();
     paintPanels();
@@ -248,6 +248,7 @@ export async function start(root) {
       sampleRequests.abort();
       sampleRequests = new AbortController();
       showSample();
+      gallery.refill();
     }
     paint();
     paintPanels();
@@ -434,7 +435,7 @@ export async function start(root) {
   buildLayerControls();
   buildSamplingControls();
   bindControls();
-  buildGallery(ui, api, state, (seed) => {
+  const gallery = buildGallery(ui, api, state, (seed) => {
     setState({ seed });
     ui["image-stack"].scrollIntoView({ block: "start" });  // the opened sample, not the gallery, in view
     ui["image-stack"].focus({ preventScroll: true });

@@ -53,6 +53,7 @@ export function classIn(names, fallback) {
 function headIn(layerName) {
   return (raw) => {
     if (headFor(layerName, raw) === raw) return { value: raw };
+    if (raw === "0" && headCount(layerName) === 1) return { value: MEAN };  // a layer's only head is their mean
     const count = headCount(layerName);
     return { value: MEAN, note: count > 1 ? `not a head here (0–${count - 1} or mean); using mean` : "this layer has one head; using mean" };
   };

@@ -184,3 +184,30 @@ def test_axe_finds_no_moderate_serious_or_critical_violations_with_the_class_con
     page.add_script_tag(content=axe_source(tmp_path_factory))
     result = page.evaluate("axe.run(document).then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact})))")
     assert [violation for violation in result if violation["impact"] in ("moderate", "serious", "critical")] == []
+
+
+def test_a_valid_class_replaces_the_notice_of_a_bad_one_and_the_open_gallery_follows_it(
+    page, biggan_url: str
+) -> None:
+    page.goto(f"{biggan_url}/?seed=3&class=1")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="1"]')
+    page.click("#gallery summary")
+    page.wait_for_selector('#gallery-grid button[data-seed="0"] img[src*="class=1"]')
+    page.locator("#class").fill("5000")
+    page.locator("#class").dispatch_event("change")
+    page.wait_for_selector("#notice:not([hidden])")
+    page.locator("#class").fill("2")
+    page.locator("#class").dispatch_event("change")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="2"]')
+    assert page.locator("#notice").is_hidden()
+    thumbnails = page.locator("#gallery-grid img")
+    assert thumbnails.count() == 12
+    assert all("class=2" in thumbnails.nth(i).get_attribute("src") for i in range(12))
+
+
+def test_a_conditional_models_effect_means_name_their_class(page, biggan_url: str) -> None:
+    page.goto(f"{biggan_url}/?seed=3&class=1")
+    page.wait_for_selector('#heatmap[data-painted][data-cls="1"]')
+    page.click("#adds summary")
+    page.wait_for_selector(".adds-layer h2[data-effect-mean]", timeout=120_000)
+    assert "over seeds 0–15 of class 0: tench:" in page.inner_text(".adds-layer h2")
