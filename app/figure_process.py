@@ -1,7 +1,8 @@
 """Figures drawn in one worker process, so matplotlib's CPU time never holds the server's GIL.
 
 The pool is shared by every app in this process and started on the first figure; a worker that
-dies (out of memory, say) is replaced on the next figure.
+dies (out of memory, say) is replaced on the next figure, and a worker whose server dies without
+shutting the pool down (killed, say) exits by itself.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,16 +49,28 @@ def draw_svg(request: FigureRequest) -> bytes:
     return figure_svg(figure_spec(request.image, request.matrix, request.pins, request.view))
 
 
-def _yield_the_cpu() -> None:
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _start_worker(parent: int) -> None:
     """Figures are background work: the server's own requests get the CPU first."""
     os.nice(FIGURE_NICENESS)
+    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-server", daemon=True).start()
 
 
 def _worker_pool() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         context = multiprocessing.get_context("spawn")
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_yield_the_cpu)
+        _pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+        )
     return _pool
 
 

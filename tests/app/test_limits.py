@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.app.serving import BASE, run_scenario, served, slow_model, tiny_app
 
 HEATMAP = f"{BASE}/3/heatmap.png?x=20&y=30&layer=attn2&overlay=true&size=256"  # as the page shows it
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FIGURE = "/api/models/tiny/figure.png?seed=3&pins=1,1;20,30;40,50;60,2&mass=50&width={}&height={}"
 
 
@@ -73,3 +77,30 @@ def test_a_flood_of_gamma_zero_samples_gets_503_past_the_bound(checkpoint_path: 
     refused = next(response for response in responses if response.status_code == 503)
     assert int(refused.headers["retry-after"]) >= 1 and "retry in" in refused.json()["detail"]
     assert len(forward.passes) <= 1 + 5 * 4, "at most the sample and five analyses (effect means: four passes)"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_figure_process_exits_when_its_server_is_killed() -> None:
+    script = (
+        "import asyncio, os, time\n"
+        "from app.figure_process import in_figure_process\n"
+        "print(asyncio.run(in_figure_process(os.getpid)), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+    worker = int(server.stdout.readline())
+    assert _running(worker)
+    server.kill()
+    server.wait()
+    deadline = time.monotonic() + 30
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker), "the figure worker outlived its killed server"
