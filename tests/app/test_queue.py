@@ -55,8 +55,10 @@ def test_clients_that_hang_up_stop_waiting_and_the_next_request_costs_about_one_
         response = httpx.get(f"{url}{BASE}/5.png", timeout=30)
         health = httpx.get(f"{url}/api/health").json()["models"]["tiny"]
     assert response.status_code == 200
-    # One full pass: any abandoned pass that started before its hang-up was seen stopped part-way.
-    assert forward.finished == [(5,)] and forward.passes[-1] == (5,), forward.passes
+    # At most one extra full pass: the first abandoned one may end before its client hangs up (opening
+    # 100 connections can outlast a pass on a busy machine); every later one stopped part-way.
+    assert forward.finished[-1] == (5,) and forward.passes[-1] == (5,), forward.passes
+    assert forward.finished[:-1] in ([], forward.passes[:1]), forward.finished
     assert health["queue"]["pending"] == 0 and health["queue"]["dropped"] >= 1
 
 
