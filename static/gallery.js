@@ -1,5 +1,5 @@
 // The gallery: a paged grid of sample thumbnails of the view's class and truncation, filled only while it
-// is open and again when the sample changes; a click opens a seed.
+// is open and again when the class or truncation changes; a click opens a seed.
 
 const PAGE_SIZE = 12;
 const THUMBNAIL_SIZE = 64;
@@ -7,8 +7,11 @@ const THUMBNAIL_SIZE = 64;
 export function buildGallery(ui, api, state, open) {
   let page = Math.floor(state.seed / PAGE_SIZE);
 
+  let shown = null; // the page, class and truncation the thumbnails show
+
   function fill() {
     if (!ui.gallery.open) return;
+    shown = `${page}|${state.cls}|${state.truncation}`;
     ui["gallery-page"].textContent = `seeds ${page * PAGE_SIZE}–${page * PAGE_SIZE + PAGE_SIZE - 1}`;
     ui["gallery-prev"].disabled = page === 0;
     ui["gallery-grid"].replaceChildren(...Array.from({ length: PAGE_SIZE }, (_, i) => {
@@ -32,5 +35,6 @@ export function buildGallery(ui, api, state, open) {
   ui.gallery.addEventListener("toggle", fill);
   ui["gallery-prev"].addEventListener("click", () => { page = Math.max(0, page - 1); fill(); });
   ui["gallery-next"].addEventListener("click", () => { page += 1; fill(); });
-  return { refill: fill };
+  // A new seed of the same class and truncation leaves the thumbnails as they are.
+  return { refill: () => { if (shown !== `${page}|${state.cls}|${state.truncation}`) fill(); } };
 }
